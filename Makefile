@@ -1,0 +1,31 @@
+# Two entry points for a new user: `make run` (set up, then run the main job on the shipped
+# default) and `make test` (set up, then run the test suite). Everything else is a helper.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+
+.PHONY: run test setup system-deps
+
+run: setup
+	$(VENV)/bin/mlrobust demo
+
+test: setup system-deps
+	@$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+setup: $(VENV)/.installed
+
+# torch==2.13.0 first: on these machines it is a CPU build on local disk (any other version
+# downloads several GB). torchattacks is installed without dependencies so torchvision never
+# enters the environment (it does not import beside this torch).
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev,gurobi]'
+	touch $@
+
+# WordNet 3.0 for the graph builder and Chromium for the report browser test (Debian packages).
+system-deps:
+	@if [ ! -d /usr/share/wordnet ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq wordnet-base wordnet-sense-index >/dev/null; fi

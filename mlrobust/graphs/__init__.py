@@ -1,0 +1,1 @@
+"""mlrobust.graphs."""
