@@ -22,3 +22,15 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
 
 def run() -> None:
     app()
+
+
+def _register() -> None:
+    from mlrobust.cli.demo import demo_command
+    from mlrobust.cli.models import info_command, train_command
+
+    app.command("demo")(demo_command)
+    app.command("train")(train_command)
+    app.command("info")(info_command)
+
+
+_register()

@@ -1,0 +1,3 @@
+from mlrobust.cli.main import run
+
+run()
