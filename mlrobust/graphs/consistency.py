@@ -182,29 +182,21 @@ def consistent_target_sets(
         raise InputError(
             f"targets must have the same shape as predictions {pred.shape}, got {tgt.shape}."
         )
-    a = graph.adjacency  # [L, L], parent row -> child column
-    at = a.T.tocsr()
-
-    def n_on_parents(s: np.ndarray) -> np.ndarray:
-        return np.asarray(s.astype(np.float32) @ a) > 0  # [N, L]
-
-    def n_on_children(s: np.ndarray) -> np.ndarray:
-        return np.asarray(s.astype(np.float32) @ at) > 0
-
-    state = pred ^ tgt
-    psi = tgt.copy()
-    pinned_off = tgt & ~state
+    # Work on [L, N] (labels x images): sparse [L, L] @ dense [L, N] is the fast product.
+    pred_t, tgt_t = np.ascontiguousarray(pred.T), np.ascontiguousarray(tgt.T)
+    has_parent, has_child = graph._has_parent[:, None], graph._has_child[:, None]
+    state = pred_t ^ tgt_t
+    psi = tgt_t.copy()
+    pinned_off = tgt_t & ~state
 
     # Turn-on phase in rounds: unsupported newly-ON nodes switch on their first parent / child.
-    chain = tgt & state
+    chain = tgt_t & state
     while chain.any():
-        lacks_up = chain & graph._has_parent & ~n_on_parents(state)
-        lacks_down = chain & graph._has_child & ~n_on_children(state)
         new = np.zeros_like(state)
-        r, c = np.nonzero(lacks_up)
-        new[r, graph._primary_parent[c]] = True
-        r, c = np.nonzero(lacks_down)
-        new[r, graph._primary_child[c]] = True
+        node, img = np.nonzero(chain & has_parent & ~_on_parent(graph, state))
+        new[graph._primary_parent[node], img] = True
+        node, img = np.nonzero(chain & has_child & ~_on_child(graph, state))
+        new[graph._primary_child[node], img] = True
         new &= ~state & ~pinned_off
         state |= new
         psi |= new
@@ -212,38 +204,45 @@ def consistent_target_sets(
 
     # Turn-off phase: nodes that had an ON parent (child) before the targets were turned off
     # and now have none are switched off, until nothing changes.
-    before = state | (tgt & pred)
-    had_parent = n_on_parents(before)
-    had_child = n_on_children(before)
-    active = np.ones(pred.shape[0], dtype=bool)
-    while active.any():
-        s = state[active]
+    before = state | (tgt_t & pred_t)
+    had_parent = _on_parent(graph, before)
+    had_child = _on_child(graph, before)
+    while True:
         off = (
-            s
-            & ~psi[active]
-            & ((had_parent[active] & ~n_on_parents(s)) | (had_child[active] & ~n_on_children(s)))
+            state
+            & ~psi
+            & ((had_parent & ~_on_parent(graph, state)) | (had_child & ~_on_child(graph, state)))
         )
-        changed = off.any(axis=1)
-        s &= ~off
-        state[active] = s
-        psi[active] |= off
-        active[np.flatnonzero(active)[~changed]] = False
-    return _like(psi, predictions)
+        if not off.any():
+            break
+        state &= ~off
+        psi |= off
+    return _like(np.ascontiguousarray(psi.T), predictions)
+
+
+def _on_parent(graph: LabelGraph, state_t: np.ndarray) -> np.ndarray:
+    """Bool ``[L, N]``: the node has at least one ON parent (``state_t`` is ``[L, N]``)."""
+    return np.asarray(graph._adjacency_t @ state_t.astype(np.float32)) > 0
+
+
+def _on_child(graph: LabelGraph, state_t: np.ndarray) -> np.ndarray:
+    """Bool ``[L, N]``: the node has at least one ON child."""
+    return np.asarray(graph.adjacency @ state_t.astype(np.float32)) > 0
 
 
 # ---------------------------------------------------------------------------- consistency
 def _violations(graph: LabelGraph, state: np.ndarray) -> np.ndarray:
     """Bool ``[N, L]``: ON nodes that lack a needed ON parent or ON child."""
-    f = state.astype(np.float32)
-    no_parent = graph._has_parent & ~(np.asarray(f @ graph.adjacency) > 0)
-    no_child = graph._has_child & ~(np.asarray(f @ graph.adjacency.T) > 0)
-    return state & (no_parent | no_child)
+    state_t = np.ascontiguousarray(state.T)
+    no_parent = graph._has_parent[:, None] & ~_on_parent(graph, state_t)
+    no_child = graph._has_child[:, None] & ~_on_child(graph, state_t)
+    return (state_t & (no_parent | no_child)).T
 
 
 def consistent_batch(graph: LabelGraph, predictions: ArrayLike) -> ArrayLike:
     """Global consistency per row. Shape: predictions bool ``[N, L]`` -> bool ``[N]``."""
     state = _check_matrix(graph, predictions, "predictions")
-    return _like(~_violations(graph, state).any(axis=1), predictions)
+    return _like(np.asarray(~_violations(graph, state).any(axis=1)), predictions)
 
 
 def locally_consistent_batch(
@@ -263,7 +262,7 @@ def locally_consistent_batch(
             f"targets must have the same shape as predictions {state.shape}, got {tgt.shape}."
         )
     region = (tgt.astype(np.float32) @ graph._lineage.astype(np.float32)) > 0
-    return _like(~(_violations(graph, state) & region).any(axis=1), predictions)
+    return _like(np.asarray(~(_violations(graph, state) & region).any(axis=1)), predictions)
 
 
 def is_consistent(graph: LabelGraph, prediction: object) -> bool:
@@ -280,5 +279,5 @@ def is_locally_consistent(
     region = np.zeros(len(graph), dtype=bool)
     idx = _target_indices(graph, targets)
     if idx:
-        region = graph._lineage[idx].any(axis=0)
+        region = np.asarray(graph._lineage[idx].any(axis=0))
     return not bool((_violations(graph, state[None])[0] & region).any())

@@ -94,6 +94,7 @@ class LabelGraph:
         self._adjacency = sparse.csr_matrix(
             (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, n)
         )
+        self._adjacency_t = self._adjacency.T.tocsr()
         self._has_parent = np.array([a.size > 0 for a in self._parent_idx], dtype=bool)
         self._has_child = np.array([a.size > 0 for a in self._child_idx], dtype=bool)
         # The lowest-index neighbour: the deterministic choice when a node must be turned on.

@@ -105,9 +105,8 @@ PREBUILT: dict[str, PrebuiltSpec] = {
 
 
 def _asset(name: str) -> Path:
-    return Path(
-        str(importlib.resources.files("mlrobust").joinpath("assets", "graphs", f"{name}.json"))
-    )
+    root = importlib.resources.files("mlrobust")
+    return Path(str(root.joinpath("assets").joinpath("graphs").joinpath(f"{name}.json")))
 
 
 def _spec(name: str) -> PrebuiltSpec:

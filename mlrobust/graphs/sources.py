@@ -35,6 +35,7 @@ def from_edges(
             Labels that appear in no edge are added as isolated nodes. Default: the nodes
             without children, in order of first appearance.
     """
+    pairs: list[tuple[str, ...]]
     if isinstance(edges, (str, Path)):
         path = Path(edges)
         pairs, file_labels = _read_edge_file(path)
@@ -54,7 +55,7 @@ def from_edges(
     return LabelGraph(g, leaves=labels)
 
 
-def _read_edge_file(path: Path) -> tuple[list[tuple[str, str]], list[str] | None]:
+def _read_edge_file(path: Path) -> tuple[list[tuple[str, ...]], list[str] | None]:
     if not path.is_file():
         raise InputError(f"Edge file not found: {path}.")
     text = path.read_text(encoding="utf-8")
@@ -71,7 +72,7 @@ def _read_edge_file(path: Path) -> tuple[list[tuple[str, str]], list[str] | None
         if isinstance(data, list):
             return [tuple(e) for e in data], None
         raise CorruptFileError(f"{path}: expected a list of [parent, child] pairs.")
-    pairs = []
+    pairs: list[tuple[str, ...]] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
