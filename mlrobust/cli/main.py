@@ -25,12 +25,16 @@ def run() -> None:
 
 
 def _register() -> None:
+    # imported here so `mlrobust --help` stays one module deep until a command runs
+    from mlrobust.cli import graph, portfolio
     from mlrobust.cli.demo import demo_command
     from mlrobust.cli.models import info_command, train_command
 
     app.command("demo")(demo_command)
     app.command("train")(train_command)
     app.command("info")(info_command)
+    app.add_typer(graph.app, name="graph")
+    app.add_typer(portfolio.app, name="portfolio")
 
 
 _register()
