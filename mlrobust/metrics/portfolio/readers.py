@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import logging
 import posixpath
 import re
 import sqlite3
@@ -36,24 +37,52 @@ import numpy as np
 from mlrobust.errors import CorruptFileError, DataNotFoundError, InputError
 from mlrobust.metrics.portfolio.table import Answer, ResultTable, parse_answers
 
+logger = logging.getLogger(__name__)
 
-def _open_text(path: Path) -> io.TextIOBase:
+
+def _open_text(path: Path) -> io.StringIO:
+    # Whole-file read: line-by-line reading through GzipFile costs more than the CSV parsing.
     if not path.exists():
         raise DataNotFoundError(f"Result file not found: {path}. Check the path.")
+    data = path.read_bytes()
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", newline="")  # type: ignore[return-value]
-    return open(path, newline="")  # noqa: SIM115 - the caller closes it
-
-
-def _float(text: str) -> float:
-    return float(text) if text.strip() else float("nan")
-
-
-def _floats(texts: list[str], source: Path) -> np.ndarray:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as err:
+            raise CorruptFileError(f"{path} is not a valid gzip file: {err}.") from err
     try:
-        return np.asarray([_float(t) for t in texts], dtype=np.float64)
-    except ValueError as err:
-        raise CorruptFileError(f"Non-numeric time in {source}: {err}. Fix the file.") from err
+        return io.StringIO(data.decode("utf-8-sig"), newline="")
+    except UnicodeDecodeError as err:
+        raise CorruptFileError(f"{path} is not UTF-8 text: {err}.") from err
+
+
+def _times(texts: list[str], answers: np.ndarray, source: Path) -> np.ndarray:
+    """Seconds as floats (blank: NaN). A malformed time is an error on a decisive answer; on a
+    failed run it becomes NaN with a warning, since unsolved runs are costed at the limit."""
+    try:  # fast path: every cell is a plain number
+        return np.asarray(texts, dtype=np.float64)
+    except ValueError:
+        pass
+    out = np.empty(len(texts))
+    bad = []
+    for k, text in enumerate(texts):
+        try:
+            out[k] = float(text) if text.strip() else np.nan
+        except ValueError:
+            out[k] = np.nan
+            bad.append(k)
+    if bad:
+        decisive = [k for k in bad if answers[k] <= Answer.VIOLATED]
+        if decisive:
+            raise CorruptFileError(
+                f"{source}: non-numeric time {texts[decisive[0]]!r} on a decisive answer (data "
+                f"row {decisive[0] + 1}; {len(decisive)} such rows). Fix the file."
+            )
+        logger.warning(
+            "%s: %d non-numeric time(s) on failed runs (e.g. %r) read as NaN.",
+            source, len(bad), texts[bad[0]],
+        )
+    return out
 
 
 def normalize_path(path: str, benchmark: str | None = None) -> str:
@@ -101,11 +130,12 @@ def read_vnncomp_results(
             inst.append(vnncomp_instance_id(bench, onnx, vnnlib))
             results.append(result)
             times.append(run_time)
+    answers = parse_answers(results, extra=verdicts, source=str(path))
     return ResultTable(
         instance=np.asarray(inst, dtype=object),
         verifier=np.full(len(inst), name, dtype=object),
-        answer=parse_answers(results, extra=verdicts, source=str(path)),
-        time=_floats(times, path),
+        answer=answers,
+        time=_times(times, answers, path),
     )
 
 
@@ -138,6 +168,13 @@ def read_assessment_results(
         except StopIteration:
             raise CorruptFileError(f"{path} is empty; expected a header row.") from None
         rows = list(reader)
+    short = [k for k, r in enumerate(rows) if len(r) != len(header)]
+    if short:
+        raise CorruptFileError(
+            f"{path}: data row {short[0] + 1} has {len(rows[short[0]])} cells, the header "
+            f"{len(header)} ({len(short)} such rows). Fix the file."
+        )
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(header)
     col = {h: i for i, h in enumerate(header)}
     if {"ProblemId", "Result", "TotalTime"} <= col.keys():
         match = _JMLR_NAME.match(path.name)
@@ -149,8 +186,10 @@ def read_assessment_results(
         eps = _eps_from_digits(match["eps"]) if match else "?"
         name = verifier or match["verifier"]  # type: ignore[index]
         pid, res, tim = col["ProblemId"], col["Result"], col["TotalTime"]
-        ids = [f"{r[pid]}@{eps}" for r in rows]
-        nets = [r[pid].rsplit("_", 1)[-1] for r in rows]
+        problems = columns[pid]
+        suffix = f"@{eps}"
+        ids = [p + suffix for p in problems]
+        nets = [p.rsplit("_", 1)[-1] for p in problems] if networks is not None else []
         verifiers = [name] * len(rows)
     elif {"Epsilon", "Network", "Image", "Result", "TotalTime", "Verifier"} <= col.keys():
         res, tim = col["Result"], col["TotalTime"]
@@ -168,14 +207,17 @@ def read_assessment_results(
             f"{path}: unknown layout, header {header}. Expected ProblemId,Result,TotalTime or "
             "Dataset,Epsilon,Network,Image,Result,TotalTime,Verifier."
         )
-    keep = np.ones(len(rows), bool) if networks is None else np.isin(nets, list(networks))
+    if networks is not None:
+        wanted = set(networks)
+        keep = np.fromiter((n in wanted for n in nets), bool, len(nets))
+    answers = parse_answers(columns[res], extra=verdicts, source=str(path))
     table = ResultTable(
         instance=np.asarray(ids, dtype=object),
         verifier=np.asarray(verifiers, dtype=object),
-        answer=parse_answers([r[res] for r in rows], extra=verdicts, source=str(path)),
-        time=_floats([r[tim] for r in rows], path),
+        answer=answers,
+        time=_times(list(columns[tim]), answers, path),
     )
-    return table.select(keep)
+    return table if networks is None else table.select(keep)
 
 
 def read_network_categories(path: str | Path) -> dict[str, str]:

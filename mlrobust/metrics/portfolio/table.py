@@ -107,22 +107,14 @@ def parse_answers(
     texts: Iterable[str], *, extra: Mapping[str, Answer] | None = None, source: str = "input"
 ) -> np.ndarray:
     """Verdict strings to Answer codes ``[R] int8``; every unknown string is listed in the error."""
+    texts = list(texts)
+    # Few distinct strings, many rows: parse each distinct string once.
     cache: dict[str, int] = {}
-    unknown: Counter[str] = Counter()
-    codes = []
-    for text in texts:
-        code = cache.get(text)
-        if code is None:
-            answer = parse_answer(text, extra)
-            if answer is None:
-                unknown[text] += 1
-                code = -1
-            else:
-                code = int(answer)
-            cache[text] = code
-        elif code < 0:
-            unknown[text] += 1
-        codes.append(code)
+    for text in dict.fromkeys(texts):
+        answer = parse_answer(text, extra)
+        cache[text] = -1 if answer is None else int(answer)
+    codes = np.fromiter(map(cache.__getitem__, texts), np.int8, len(texts))
+    unknown = Counter(t for t in texts if cache[t] < 0) if (codes < 0).any() else Counter()
     if unknown:
         seen = ", ".join(f"{t!r} ({n}x)" for t, n in unknown.most_common(20))
         known = sorted({*_WORDS, *(extra or {})})
@@ -132,7 +124,7 @@ def parse_answers(
             "explicitly, e.g. verdicts={'unsat/sat': Answer.ERROR} "
             "(CLI: --verdict 'unsat/sat=error')."
         )
-    return np.asarray(codes, dtype=np.int8)
+    return codes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -282,8 +274,8 @@ def to_matrix(
     """
     if len(table) == 0:
         raise InputError("The result table is empty: no runs to analyse.")
-    inst_names, inst_idx = np.unique(table.instance.astype(str), return_inverse=True)
-    ver_names, ver_idx = np.unique(table.verifier.astype(str), return_inverse=True)
+    inst_names, inst_idx = _factorize(table.instance)
+    ver_names, ver_idx = _factorize(table.verifier)
     if verifiers is not None:
         order = {v: i for i, v in enumerate(ver_names)}
         unknown = [v for v in verifiers if v not in order]
@@ -339,6 +331,18 @@ def to_matrix(
         time=time.reshape(n_i, n_v),
         limit=limit,
     )
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique strings and each value's index into them. A dict pass, then sorting only
+    the uniques: several times faster than ``np.unique`` on object arrays of ids."""
+    codes = {v: k for k, v in enumerate(dict.fromkeys(values))}
+    first = np.fromiter(map(codes.__getitem__, values), np.int64, len(values))
+    names = np.asarray([str(k) for k in codes], dtype=object)
+    order = np.argsort(names.astype(str), kind="stable")
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return names[order], rank[first]
 
 
 def _limits(instances: np.ndarray, time_limit: float | Mapping[str, float]) -> np.ndarray:
