@@ -41,11 +41,10 @@ def cumulative_solved_figure(m: PerformanceMatrix, *, include_vbs: bool = True) 
     palette = [f"C{k}" for k in range(10)] if len(curves) <= 11 else _tab20()
     for k, (name, times) in enumerate(curves):
         times = np.sort(np.maximum(times, lo))
-        style = {"color": palette[k % len(palette)]}
-        if name == "virtual best":
-            style = {"color": "black", "linestyle": "--"}
+        vbs = name == "virtual best"
         ax.step(np.r_[lo, times], np.r_[0, np.arange(1, times.size + 1)] / n, where="post",
-                label=f"{name} ({times.size})", **style)
+                label=f"{name} ({times.size})", color="black" if vbs else palette[k % len(palette)],
+                linestyle="--" if vbs else "-")
     ax.set_xscale("log")
     ax.set_xlim(lo, float(m.limit.max()))
     ax.set_ylim(0, 1)
@@ -60,7 +59,8 @@ def cumulative_solved_figure(m: PerformanceMatrix, *, include_vbs: bool = True) 
 def _tab20() -> list[tuple[float, ...]]:
     from matplotlib import colormaps
 
-    return [tuple(c) for c in colormaps["tab20"].colors]
+    cmap = colormaps["tab20"]
+    return [tuple(cmap(k / 19)) for k in range(20)]
 
 
 def runtime_scatter_figure(m: PerformanceMatrix, a: str, b: str) -> Figure:

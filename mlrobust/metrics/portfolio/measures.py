@@ -74,7 +74,7 @@ def _first_answer(
 ) -> PortfolioRun:
     t = np.where(solved, m.time, np.inf)
     winner = np.argmin(t, axis=1)  # ties go to the lower column: deterministic
-    any_solved = solved.any(1)
+    any_solved = np.asarray(solved.any(1))
     rows = np.arange(len(winner))
     answer = np.where(any_solved, m.answer[rows, winner], int(Answer.UNKNOWN)).astype(np.int8)
     holds = (solved & (m.answer == Answer.HOLDS)).any(1)
