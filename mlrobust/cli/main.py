@@ -22,4 +22,4 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
 
 def run() -> None:
     app()
-from mlrobust.cli import portfolio as _portfolio; app.add_typer(_portfolio.app, name="portfolio")
+from mlrobust.cli import portfolio as _portfolio; app.add_typer(_portfolio.app, name="portfolio")  # noqa: E402, E501, E702, I001
