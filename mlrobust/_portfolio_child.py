@@ -1,0 +1,41 @@
+"""Child process of the portfolio runner: one verifier call, then exit.
+
+Run as a *script* (``python .../_portfolio_child.py PAYLOAD RESULT``), not as ``-m``, so that it
+does not import the ``mlrobust`` package (and torch) unless the verifier itself does: the
+start-up cost is then a bare interpreter. It unpickles ``(fn, onnx, vnnlib, timeout)``, applies
+nothing itself (the memory limit was set by the parent before exec), calls ``fn`` and pickles
+``(status, value, seconds)`` to RESULT, where status is ``ok``, ``oom`` or ``error``.
+"""
+
+import pickle
+import sys
+import time
+import traceback
+
+
+def main(payload_path: str, result_path: str) -> int:
+    with open(payload_path, "rb") as fh:
+        fn, onnx, vnnlib, timeout = pickle.load(fh)
+    start = time.perf_counter()
+    try:
+        value = fn(onnx, vnnlib, timeout)
+        status = "ok"
+    except MemoryError:
+        value, status = "MemoryError: allocation failed under the memory limit", "oom"
+    except BaseException:  # noqa: BLE001 - every failure is reported to the parent as text
+        value, status = traceback.format_exc(limit=6)[-2000:], "error"
+    seconds = time.perf_counter() - start
+    try:
+        blob = pickle.dumps((status, value, seconds))
+    except Exception as err:  # noqa: BLE001 - an unpicklable answer is the verifier's bug
+        blob = pickle.dumps(("error", f"verifier returned an unpicklable value: {err}", seconds))
+    with open(result_path, "wb") as fh:
+        fh.write(blob)
+    return 0
+
+
+if __name__ == "__main__":
+    # Drop this file's folder (mlrobust/) from the path: its subpackages would shadow
+    # top-level modules of the same name (e.g. ``datasets``).
+    sys.path.pop(0)
+    sys.exit(main(sys.argv[1], sys.argv[2]))
