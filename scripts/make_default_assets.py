@@ -23,8 +23,8 @@ SAMPLE_SEED = 2  # the same seed `mlrobust train` uses for its test images (seed
 # PGD training costs ~6x a plain epoch, so it gets fewer epochs
 REGIMES = {
     "none": ["--epochs", "12"],
-    "l0": ["--epochs", "12"],
-    "pgd": ["--epochs", "6", "--pgd-eps", "0.1", "--pgd-steps", "4"],
+    "l0": ["--epochs", "10"],
+    "pgd": ["--epochs", "5", "--pgd-eps", "0.1", "--pgd-steps", "3"],
 }
 
 

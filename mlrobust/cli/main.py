@@ -25,7 +25,7 @@ def run() -> None:
 
 
 def _register() -> None:
-    # imported here so `mlrobust --help` stays one module deep until a command runs
+    # the command modules import this one for `app`, so they are loaded after it exists
     from mlrobust.cli import graph, portfolio
     from mlrobust.cli.demo import demo_command
     from mlrobust.cli.models import info_command, train_command
