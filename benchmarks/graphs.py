@@ -64,11 +64,12 @@ def main() -> None:
     )
 
     consistent_target_sets(graph, preds[:100], targets[:100])  # warm-up (lineage cache etc.)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     psi = consistent_target_sets(graph, preds, targets)
-    batch_s = time.perf_counter() - t0
+    batch_s, batch_cpu = time.perf_counter() - t0, time.process_time() - c0
     print(
-        f"batch  (numpy): total {batch_s:.3f} s, {1e6 * batch_s / args.n:.1f} us/image, "
+        f"batch  (numpy): total {batch_s:.3f} s wall ({batch_cpu:.3f} s CPU), "
+        f"{1e6 * batch_s / args.n:.1f} us/image, "
         f"mean |Psi| {psi.sum(1).mean():.2f}"
     )
 
@@ -89,7 +90,8 @@ def main() -> None:
         f"scalar (per image, {m} images): {1e6 * scalar_s / m:.1f} us/image, "
         f"extrapolated {scalar_s * args.n / m:.3f} s for {args.n}"
     )
-    print(f"budget: 2 s for {args.n} -> {'OK' if batch_s <= 2.0 else 'OVER'}")
+    verdict = "OK" if batch_cpu <= 2.0 else "OVER"
+    print(f"budget: 2 s for {args.n} -> {verdict} (CPU time; wall time depends on machine load)")
 
 
 if __name__ == "__main__":

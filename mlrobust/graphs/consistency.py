@@ -207,27 +207,41 @@ def consistent_target_sets(
     before = state | (tgt_t & pred_t)
     had_parent = _on_parent(graph, before)
     had_child = _on_child(graph, before)
-    while True:
+    cols = np.flatnonzero((tgt_t & pred_t).any(axis=0))  # images with something turned off
+    while cols.size:
+        s = np.ascontiguousarray(state[:, cols])
         off = (
-            state
-            & ~psi
-            & ((had_parent & ~_on_parent(graph, state)) | (had_child & ~_on_child(graph, state)))
+            s
+            & ~psi[:, cols]
+            & (
+                (had_parent[:, cols] & ~_on_parent(graph, s))
+                | (had_child[:, cols] & ~_on_child(graph, s))
+            )
         )
-        if not off.any():
-            break
-        state &= ~off
-        psi |= off
+        changed = off.any(axis=0)
+        cols, off = cols[changed], off[:, changed]  # finished images drop out
+        state[:, cols] &= ~off
+        psi[:, cols] |= off
     return _like(np.ascontiguousarray(psi.T), predictions)
 
 
 def _on_parent(graph: LabelGraph, state_t: np.ndarray) -> np.ndarray:
     """Bool ``[L, N]``: the node has at least one ON parent (``state_t`` is ``[L, N]``)."""
-    return np.asarray(graph._adjacency_t @ state_t.astype(np.float32)) > 0
+    return _any_neighbour(state_t, *graph._parent_flat)
 
 
 def _on_child(graph: LabelGraph, state_t: np.ndarray) -> np.ndarray:
     """Bool ``[L, N]``: the node has at least one ON child."""
-    return np.asarray(graph.adjacency @ state_t.astype(np.float32)) > 0
+    return _any_neighbour(state_t, *graph._child_flat)
+
+
+def _any_neighbour(
+    state_t: np.ndarray, flat: np.ndarray, starts: np.ndarray, has: np.ndarray
+) -> np.ndarray:
+    out = np.zeros(state_t.shape, dtype=bool)
+    if flat.size:
+        out[has] = np.logical_or.reduceat(state_t[flat], starts, axis=0)
+    return out
 
 
 # ---------------------------------------------------------------------------- consistency

@@ -94,7 +94,10 @@ class LabelGraph:
         self._adjacency = sparse.csr_matrix(
             (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, n)
         )
-        self._adjacency_t = self._adjacency.T.tocsr()
+        # Neighbour lists flattened for np.logical_or.reduceat (one segment per node that has
+        # neighbours): a bool gather is cheaper than a float sparse product here.
+        self._parent_flat = _flatten(self._parent_idx)
+        self._child_flat = _flatten(self._child_idx)
         self._has_parent = np.array([a.size > 0 for a in self._parent_idx], dtype=bool)
         self._has_child = np.array([a.size > 0 for a in self._child_idx], dtype=bool)
         # The lowest-index neighbour: the deterministic choice when a node must be turned on.
@@ -258,6 +261,15 @@ class LabelGraph:
             raise CorruptFileError(
                 f"Cannot read label graph {path}: {exc}. Regenerate it with `mlrobust graph build`."
             ) from None
+
+
+def _flatten(lists: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(concatenated neighbours, segment starts, nodes that have neighbours)."""
+    has = np.array([a.size > 0 for a in lists], dtype=bool)
+    sizes = np.array([a.size for a in lists if a.size], dtype=np.int64)
+    flat = np.concatenate([a for a in lists if a.size]) if sizes.size else np.zeros(0, np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    return flat, starts, has
 
 
 def _check_names(nodes: Iterable[object]) -> None:

@@ -154,6 +154,12 @@ def _nltk_has_wordnet() -> Any | None:
     return None
 
 
+def _prepared_cache() -> Path | None:
+    """The cache root when an earlier run already prepared a complete copy there."""
+    root = cache_dir()
+    return root if (root / "corpora" / "wordnet" / "lexnames").is_file() else None
+
+
 def prepare_system_wordnet(source: Path | None = None, target_root: Path | None = None) -> Path:
     """Copy a system WordNet 3.0 dictionary into an NLTK data root; return that root.
 
@@ -185,7 +191,7 @@ def prepare_system_wordnet(source: Path | None = None, target_root: Path | None 
 
 def wordnet_available() -> bool:
     """True when :func:`load_wordnet` would succeed without raising."""
-    if _nltk_has_wordnet() is not None:
+    if _nltk_has_wordnet() is not None or _prepared_cache() is not None:
         return True
     source = system_wordnet_dir()
     return all((source / name).is_file() for name in _NEEDED_FILES)
@@ -199,9 +205,10 @@ def load_wordnet() -> Any:
 
     root = _nltk_has_wordnet()
     if root is None:
-        if not system_wordnet_dir().is_dir():
+        cached = _prepared_cache()
+        if cached is None and not system_wordnet_dir().is_dir():
             raise DataNotFoundError(INSTALL_HELP)
-        data_root = str(prepare_system_wordnet())
+        data_root = str(cached or prepare_system_wordnet())
         # NLTK only reads corpora under its registered data roots, so register ours.
         if data_root not in nltk.data.path:
             nltk.data.path.append(data_root)

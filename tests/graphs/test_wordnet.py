@@ -88,6 +88,7 @@ def test_missing_wordnet_explains_both_ways_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(wordnet_data, "_nltk_has_wordnet", lambda: None)
+    monkeypatch.setattr(wordnet_data, "_prepared_cache", lambda: None)
     monkeypatch.setenv(wordnet_data.SYSTEM_ENV, str(tmp_path / "nowhere"))
     monkeypatch.setenv(wordnet_data.CACHE_ENV, str(tmp_path / "cache"))
     wordnet_data.load_wordnet.cache_clear()
