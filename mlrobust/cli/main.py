@@ -22,3 +22,8 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
 
 def run() -> None:
     app()
+
+
+from mlrobust.cli import verify as _verify  # noqa: E402
+
+app.command("verify")(_verify.verify)

@@ -48,7 +48,9 @@ class LayerBounds:
         return LayerBounds(self.box, tuple(lower), tuple(upper))
 
 
-def check_box(net: Network, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def check_box(
+    net: Network, lo: torch.Tensor, hi: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Flatten and validate an input box; raises InputError on a size mismatch or empty box."""
     lo = lo.reshape(-1).to(DTYPE)
     hi = hi.reshape(-1).to(DTYPE)

@@ -135,8 +135,8 @@ def _lower(  # noqa: C901 - one branch per op
         try:
             cb = np.broadcast_to(c, shape).reshape(-1).astype(np.float64)
         except ValueError as exc:
-            raise UnsupportedLayerError(f"{where}: constant {c.shape} does not broadcast to "
-                                        f"{shape}; broadcasting that grows x is unsupported.") from exc
+            raise UnsupportedLayerError(
+                f"{where}: constant {c.shape} does not broadcast to {shape}.") from exc
         if np.broadcast_shapes(c.shape, shape) != tuple(shape):
             raise UnsupportedLayerError(f"{where}: broadcasting grows the tensor to "
                                         f"{np.broadcast_shapes(c.shape, shape)}.")

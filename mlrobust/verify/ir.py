@@ -21,7 +21,6 @@ Examples:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -55,7 +54,7 @@ class Linear:
         return x @ self.weight.t() + self.bias
 
     def back(self, a: torch.Tensor) -> torch.Tensor:
-        """``a @ W`` for a coefficient matrix ``a [R, n_out]`` -> ``[R, n_in]`` (CROWN's backward step)."""
+        """``a @ W`` for coefficients ``a [R, n_out]`` -> ``[R, n_in]`` (CROWN's backward step)."""
         if self.weight.is_sparse:
             return torch.sparse.mm(self.weight.t(), a.t()).t()
         return a @ self.weight
@@ -111,7 +110,7 @@ class MaxPool:
         return lo[self.groups].amax(dim=-1), hi[self.groups].amax(dim=-1)
 
 
-Layer = Union[Linear, ReLU, MaxPool]
+Layer = Linear | ReLU | MaxPool
 
 
 @dataclass(frozen=True, eq=False)

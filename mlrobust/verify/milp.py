@@ -77,7 +77,9 @@ class Builder:
 
     def data(self, relax: bool = False) -> ModelData:
         n = len(self.col_lo)
-        cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dtype=dt))
+        def cat(xs: list[np.ndarray], dt: type) -> np.ndarray:
+            return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dtype=dt)
+
         a = sp.csr_matrix((cat(self.vals, float), (cat(self.rows, np.int64),
                                                     cat(self.cols, np.int64))),
                           shape=(self.n_rows, n))
@@ -86,7 +88,9 @@ class Builder:
                          np.array(self.col_lo), np.array(self.col_hi), integer)
 
 
-def encode(net: Network, bounds: LayerBounds, upto: int | None = None) -> tuple[Builder, list[np.ndarray]]:
+def encode(
+    net: Network, bounds: LayerBounds, upto: int | None = None
+) -> tuple[Builder, list[np.ndarray]]:
     """Encode layers ``0..upto`` (default all). Returns the builder and, per layer, the column
     index of each output neuron (the last entry is the logits when ``upto`` is the end)."""
     k = len(net.layers) - 1 if upto is None else upto

@@ -9,7 +9,8 @@ An :class:`OutputSpec` is a disjunction of :class:`Clause` objects. A clause hol
 * top-1 robustness of label ``t``: rows ``y_j - y_t`` (j != t), ``at_least = 1``;
 * top-k (paper 000): the same rows with ``at_least = k`` — "k labels beat t" — one MILP with
   counting binaries instead of one query per subset of k rivals;
-* threshold rule: label ``c`` ON must stay ON: one row ``tau - y_c``; OFF must stay OFF: ``y_c - tau``.
+* threshold rule: label ``c`` ON must stay ON: one row ``tau - y_c``; OFF must stay OFF:
+  ``y_c - tau``.
 
 Boundary points (a form exactly 0) count as violations, which is conservative for proofs.
 
@@ -33,7 +34,9 @@ from mlrobust.verify.ir import DTYPE
 
 @dataclass(frozen=True, eq=False)
 class Clause:
-    """Violated when at least ``at_least`` of ``C y + d`` are >= 0. Shapes: ``c [m, L]``, ``d [m]``."""
+    """Violated when at least ``at_least`` of ``C y + d`` are >= 0.
+
+    Shapes: ``c [m, L]``, ``d [m]``."""
 
     c: torch.Tensor
     d: torch.Tensor

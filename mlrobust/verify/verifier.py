@@ -77,8 +77,10 @@ class VerificationResult:
     message: str = ""
 
 
-def verify(net: Network, lo: torch.Tensor, hi: torch.Tensor, specs: Sequence[OutputSpec],
-           oracle: Oracle, config: VerifierConfig = VerifierConfig()) -> tuple[VerificationResult, ...]:
+def verify(
+    net: Network, lo: torch.Tensor, hi: torch.Tensor, specs: Sequence[OutputSpec],
+    oracle: Oracle, config: VerifierConfig = VerifierConfig(),
+) -> tuple[VerificationResult, ...]:
     """Verify each spec over the input box ``[lo, hi]`` (shape of one input, any layout)."""
     t0 = time.monotonic()
     deadline = t0 + config.timeout_s

@@ -34,7 +34,7 @@ class Tok:
     line: int
 
 
-Sexp = Union[Tok, list["Sexp"]]
+Sexp = Union[Tok, list["Sexp"]]  # noqa: UP007 - recursive alias
 Linear = tuple[dict[str, float], float]  # coefficients by variable, constant
 
 

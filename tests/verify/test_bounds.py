@@ -13,8 +13,8 @@ from tests.verify.helpers import random_convnet, random_mlp
 def test_linear_model_bounds_are_exact() -> None:
     w = torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]], dtype=DTYPE)
     b = torch.tensor([0.25, -1.0], dtype=DTYPE)
-    net = Network((Linear(w, b), Linear(torch.eye(2, dtype=DTYPE) * 2, torch.zeros(2, dtype=DTYPE))),
-                  (3,))
+    double = Linear(torch.eye(2, dtype=DTYPE) * 2, torch.zeros(2, dtype=DTYPE))
+    net = Network((Linear(w, b), double), (3,))
     lo = torch.tensor([0.0, -1.0, 0.5], dtype=DTYPE)
     hi = torch.tensor([1.0, 1.0, 2.0], dtype=DTYPE)
     # closed form: min/max of 2 (w x + b) over the box
