@@ -165,7 +165,7 @@ class MLALP(Attack):
                 return r
             # check every label's linearised constraint with one forward-mode product
             _, ar = jvp(losses, (x,), (r,))
-            slack = ar.double().cpu().numpy() - b_all
+            slack = ar.detach().double().cpu().numpy() - b_all
             tol = 1e-6 * (1.0 + np.abs(b_all))
             missing = np.setdiff1d(np.flatnonzero(slack > tol), rows)
             if missing.size == 0:

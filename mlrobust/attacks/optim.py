@@ -54,7 +54,8 @@ def checkpoints(steps: int) -> set[int]:
     p = [0.0, 0.22]
     while p[-1] < 1.0:
         p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
-    return {math.ceil(q * steps) for q in p[1:] if q < 1.0}
+    # rounding first keeps float noise (0.57 * 100 = 57.000000001) from moving a checkpoint
+    return {math.ceil(round(q * steps, 9)) for q in p[1:] if q < 1.0}
 
 
 def goal_reached(
