@@ -73,3 +73,25 @@ def test_graph_label_count_must_match():
 def test_tau_must_be_a_cosine():
     with pytest.raises(InputError, match="tau"):
         GMLAConfig(tau=-2.0)
+
+
+def test_real_label_graph_widens_psi_and_fr_s_checks_consistency():
+    import networkx as nx
+
+    from mlrobust.graphs import LabelGraph
+    from mlrobust.metrics import consistent_predictions
+
+    graph = LabelGraph(nx.DiGraph([("animal", "dog"), ("animal", "cat")]), leaves=["dog", "cat"])
+    assert graph.labels == ("dog", "cat", "animal")
+    # logits: dog 0.2, cat -1.0 (independent of x), animal 0.2
+    w = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    model = linear_model(w, torch.tensor([-0.8, -1.0, -1.8]))
+    x = torch.full((1, 1, 2, 2), 0.5)
+    goal = AttackGoal(torch.tensor([[True, False, False]]))  # turn dog off
+    res = GMLA(GMLAConfig(graph=graph, steps=100, step_size=0.01))(model, x, goal, LinfBall(0.2))
+    assert res.target_set.tolist() == [[True, False, True]]  # animal must go too
+    assert res.success.item()
+    assert consistent_predictions(graph, res.adv_pred, goal.targets).tolist() == [True]
+    # "dog off, animal on" is inconsistent around the target
+    bad = torch.tensor([[False, False, True]])
+    assert consistent_predictions(graph, bad, goal.targets).tolist() == [False]
