@@ -23,3 +23,4 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
 def run() -> None:
     app()
 from mlrobust.cli import graph as _graph; app.add_typer(_graph.app, name="graph")  # noqa: E402, E702, I001
+from mlrobust.cli import attack as _attack; app.add_typer(_attack.app, name="attack")  # noqa: E402, E702, I001
