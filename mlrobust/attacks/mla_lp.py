@@ -164,7 +164,7 @@ class MLALP(Attack):
             if len(rows) == num_labels:
                 return r
             # check every label's linearised constraint with one forward-mode product
-            _, ar = jvp(losses, (x,), (r,))
+            ar = jvp(losses, (x,), (r,))[1]
             slack = ar.detach().double().cpu().numpy() - b_all
             tol = 1e-6 * (1.0 + np.abs(b_all))
             missing = np.setdiff1d(np.flatnonzero(slack > tol), rows)

@@ -66,6 +66,9 @@ class TorchAttacksConfig:
 class TwoClassView(nn.Module):
     """The model seen as "target set not flipped (0) / flipped (1)". Logits ``[N, 2]``."""
 
+    desired: torch.Tensor
+    targets: torch.Tensor
+
     def __init__(
         self, model: nn.Module, desired: torch.Tensor, targets: torch.Tensor, rule: DecisionRule
     ) -> None:
