@@ -49,6 +49,7 @@ class MLALPConfig:
         form: HOMOGENEOUS (fast) or NAIVE (the paper's, for comparison).
         row_generation: build only the violated rows (exact; HOMOGENEOUS and NAIVE alike).
         initial_rows: non-target rows added up front (those closest to their boundary).
+        rows_per_round: most violated rows added per row-generation round.
         t_start / t_step / t_min: the per-label threshold adaptation.
         time_limit: seconds per LP solve (None: no limit).
     """
@@ -61,6 +62,7 @@ class MLALPConfig:
     t_start: float = 0.5
     t_step: float = 0.05
     t_min: float = 0.1
+    rows_per_round: int = 128
     fallback: bool = True
     time_limit: float | None = None
 
@@ -170,7 +172,7 @@ class MLALP(Attack):
             missing = np.setdiff1d(np.flatnonzero(slack > tol), rows)
             if missing.size == 0:
                 return r
-            worst = missing[np.argsort(-slack[missing])[:32]]
+            worst = missing[np.argsort(-slack[missing])[: cfg.rows_per_round]]
             a_rows = np.concatenate([a_rows, _jacobian_rows(losses, x, worst)])
             rows = np.concatenate([rows, worst])
         return r
