@@ -34,7 +34,7 @@ def run() -> None:
 
 def _register() -> None:
     # the command modules import this one for `app`, so they are loaded after it exists
-    from mlrobust.cli import graph, portfolio
+    from mlrobust.cli import attack, graph, portfolio
     from mlrobust.cli import verify as verify_cli
     from mlrobust.cli.demo import demo_command
     from mlrobust.cli.models import info_command, train_command
@@ -42,6 +42,7 @@ def _register() -> None:
     app.command("demo")(demo_command)
     app.command("train")(train_command)
     app.command("info")(info_command)
+    app.add_typer(attack.app, name="attack")
     app.add_typer(graph.app, name="graph")
     app.add_typer(portfolio.app, name="portfolio")
     app.command("verify")(verify_cli.verify)
