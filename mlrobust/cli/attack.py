@@ -1,7 +1,8 @@
 """``mlrobust attack``: run attacks on a checkpoint and print a paper-001 Table-1 style table.
 
-    mlrobust attack run model.pt --dataset multi-fashion --attacks mla-u,gmla \\
+    mlrobust attack run double_mnist_none --dataset samples --attacks mla-u,mla-c \\
         --eps 0.005,0.01 --sizes 1,2 -n 100 --out attack.json
+    mlrobust attack run runs/mf.safetensors --dataset multi_fashion --graph fashion_mnist
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ import json
 import math
 from pathlib import Path
 
-import torch
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from mlrobust.attacks import AttackGoal, available_attacks, get_attack
+from mlrobust.cli.common import friendly_errors
 from mlrobust.errors import InputError
 from mlrobust.metrics import (
     consistent_predictions,
@@ -39,22 +40,28 @@ def _floats(text: str) -> list[float]:
 
 
 @app.command("run")
+@friendly_errors
 def run(
-    checkpoint: Path = typer.Argument(..., help="model checkpoint (mlrobust.models format)"),
-    dataset: str = typer.Option("multi-fashion", help="dataset name"),
+    checkpoint: str = typer.Argument(..., help="checkpoint path or shipped model name"),
+    dataset: str = typer.Option("samples", help="dataset name, .npz file or image folder"),
+    graph_source: str = typer.Option("", "--graph", help="label graph for GMLA and FR_S: a "
+                                     "prebuilt name (voc, coco, nuswide, fashion_mnist, "
+                                     "cifar10) or a graph JSON file"),
     split: str = typer.Option("test"),
     n: int = typer.Option(100, "-n", help="number of images"),
     attacks: str = typer.Option("mla-u,mla-c,gmla,mla-lp", help="comma-separated attack names"),
     eps: str = typer.Option("0.005,0.01,0.02,0.05", help="comma-separated radii"),
     sizes: str = typer.Option("1,2", help="comma-separated target-set sizes |Omega|"),
     norm: str = typer.Option("linf", help="linf or l2"),
-    rule: str = typer.Option("threshold:0.5", help="decision rule: threshold:T or topk:K"),
+    rule: str = typer.Option("", help="decision rule threshold:T or topk:K (default: the "
+                             "checkpoint's rule)"),
     seed: int = typer.Option(0, help="seed for the random target sets"),
     out: Path = typer.Option(Path("attack.json"), help="JSON file for all numbers"),
 ) -> None:
     """Attack a model on a dataset over an eps grid and target-set sizes."""
-    from mlrobust.datasets import load_dataset  # type: ignore[attr-defined]
-    from mlrobust.models import load_checkpoint  # type: ignore[attr-defined]
+    from mlrobust.datasets import load_dataset, with_ancestors
+    from mlrobust.graphs import LabelGraph, load_prebuilt
+    from mlrobust.models import resolve_model
 
     names = [a.strip() for a in attacks.split(",") if a.strip()]
     unknown = sorted(set(names) - set(available_attacks()))
@@ -62,13 +69,21 @@ def run(
         raise typer.BadParameter(f"unknown attacks {unknown}; see `mlrobust attack list`")
     if norm not in ("linf", "l2"):
         raise typer.BadParameter("--norm must be linf or l2")
-    decision = parse_rule(rule)
-    model, meta = load_checkpoint(checkpoint)
+    model, info = resolve_model(checkpoint)
+    decision = parse_rule(rule) if rule else info.decision_rule
     data = load_dataset(dataset, split, n)
-    x = data[0] if isinstance(data, (tuple, list)) else data.images
-    graph = meta.get("graph") if isinstance(meta, dict) else None
-    with torch.no_grad():
-        num_labels = model(x[:1]).shape[1]
+    graph = None
+    if graph_source:
+        graph = (LabelGraph.load(Path(graph_source)) if graph_source.endswith(".json")
+                 else load_prebuilt(graph_source))
+        if data.label_names != graph.labels:
+            data = with_ancestors(data, graph)
+    if data.num_labels != len(info.label_names):
+        raise InputError(
+            f"The model predicts {len(info.label_names)} labels but the dataset has "
+            f"{data.num_labels}; pass a dataset (and --graph) matching the model's labels."
+        )
+    x, num_labels = data.x, data.num_labels
 
     rows = []
     for size in (int(s) for s in _floats(sizes)):
