@@ -16,8 +16,16 @@ app = typer.Typer(
 
 
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
+def _main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+    threads: int = typer.Option(0, help="CPU threads for torch (0 = torch's default). Use 1 on "
+                                "a busy machine: oversubscribed threads slow training down."),
+) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def run() -> None:
@@ -26,7 +34,8 @@ def run() -> None:
 
 def _register() -> None:
     # the command modules import this one for `app`, so they are loaded after it exists
-    from mlrobust.cli import graph, portfolio
+    from mlrobust.cli import attack, graph, portfolio
+    from mlrobust.cli import verify as verify_cli
     from mlrobust.cli.demo import demo_command
     from mlrobust.cli.models import info_command, train_command
     from mlrobust.cli.partial import partial_labels_command
@@ -35,8 +44,10 @@ def _register() -> None:
     app.command("train")(train_command)
     app.command("info")(info_command)
     app.command("partial-labels")(partial_labels_command)
+    app.add_typer(attack.app, name="attack")
     app.add_typer(graph.app, name="graph")
     app.add_typer(portfolio.app, name="portfolio")
+    app.command("verify")(verify_cli.verify)
 
 
 _register()

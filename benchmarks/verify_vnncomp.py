@@ -1,0 +1,73 @@
+"""Benchmark: VNN-COMP 2021 mnistfc with our verifier vs plain MILP (no tightening, no attack).
+
+Usage:
+    python benchmarks/verify_vnncomp.py --nets 256x2 256x4 256x6 --timeout 120 [--limit N]
+
+Prints per-instance answer/time for both configurations, solved counts, agreement with the
+VNN-COMP consensus and the peak resident memory. Runs single-threaded (shared 2-core machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import resource
+import time
+
+import torch
+
+from mlrobust.datasets.paths import data_file
+from mlrobust.verify.api import verify_vnnlib
+from mlrobust.verify.milp import Tightening
+from mlrobust.verify.verifier import VerifierConfig
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nets", nargs="+", default=["256x2", "256x4", "256x6"])
+    ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--limit", type=int, default=0, help="first N instances per net (0: all)")
+    ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.ERROR)
+    root = data_file("vnncomp2021", "mnistfc")
+    with open(data_file("vnncomp2021", "results", "derived_consensus.csv")) as fh:
+        consensus = {(r["onnx"], r["vnnlib"]): r["majority"] for r in csv.DictReader(fh)
+                     if r["benchmark"] == "mnistfc"}
+    configs = {"ours": VerifierConfig(timeout_s=args.timeout, tightening=Tightening.LP)}
+    if args.baseline:
+        configs["plain-milp"] = VerifierConfig(timeout_s=args.timeout,
+                                               tightening=Tightening.INTERVAL, attack_steps=0)
+    with open(root / "mnistfc_instances.csv") as fh:
+        rows = [r for r in csv.reader(fh) if r]
+    for net in args.nets:
+        onnx_name = f"mnist-net_{net}.onnx"
+        inst = [r[1] for r in rows if r[0] == onnx_name]
+        if args.limit:
+            inst = inst[: args.limit]
+        summary = {}
+        for name, cfg in configs.items():
+            solved, wrong, total_t = 0, 0, 0.0
+            for prop in inst:
+                t0 = time.monotonic()
+                ans = verify_vnnlib(root / onnx_name, root / (prop + ".gz"), cfg)
+                dt = time.monotonic() - t0
+                exp = consensus.get((onnx_name, prop), "unknown")
+                bad = (ans.answer == "sat" and exp == "holds") or (
+                    ans.answer == "unsat" and exp == "violated")
+                solved += ans.answer != "unknown"
+                wrong += bad
+                total_t += dt
+                print(f"{net} {name:10s} {prop:22s} {ans.answer:8s} {dt:7.2f}s "
+                      f"consensus={exp}{'  CONTRADICTS' if bad else ''}", flush=True)
+            summary[name] = (solved, len(inst), wrong, total_t)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        for name, (s, n, w, t) in summary.items():
+            print(f"== {net} {name}: solved {s}/{n}, contradictions {w}, total {t:.1f}s, "
+                  f"peak RSS so far {peak:.0f} MiB", flush=True)
+
+
+if __name__ == "__main__":
+    main()

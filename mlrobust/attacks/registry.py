@@ -1,0 +1,78 @@
+"""The attack registry: built-in attacks by name, plus third-party ones from entry points.
+
+A third-party package adds an attack by declaring, in its ``pyproject.toml``::
+
+    [project.entry-points."mlrobust.attacks"]
+    my-attack = "my_package.attacks:MyAttack"
+
+where ``MyAttack`` subclasses :class:`mlrobust.attacks.Attack`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from types import MappingProxyType
+from typing import Any
+
+from mlrobust.attacks.base import Attack
+from mlrobust.attacks.deepfool import MLDeepFool
+from mlrobust.attacks.gmla import GMLA
+from mlrobust.attacks.mla import MLAC, MLAU
+from mlrobust.attacks.mla_lp import MLALP
+from mlrobust.attacks.torchattacks_adapter import TorchAttacksAdapter
+from mlrobust.errors import InputError
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "mlrobust.attacks"
+
+#: the built-in attacks, by name
+ATTACKS: Mapping[str, type[Attack]] = MappingProxyType(
+    {
+        cls.name: cls
+        for cls in (MLAU, MLAC, GMLA, MLALP, MLDeepFool, TorchAttacksAdapter)
+    }
+)
+
+
+def _plugins() -> dict[str, type[Attack]]:
+    found: dict[str, type[Attack]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in ATTACKS:
+            continue  # built-ins win; a package may list them again harmlessly
+        try:
+            cls = ep.load()
+        except Exception as exc:  # a broken plugin must not break the built-ins
+            log.warning("could not load attack plugin %r (%s): %s", ep.name, ep.value, exc)
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, Attack)):
+            log.warning("attack plugin %r is not an Attack subclass; ignored", ep.name)
+            continue
+        found[ep.name] = cls
+    return found
+
+
+def available_attacks() -> dict[str, type[Attack]]:
+    """All attacks by name: the built-ins plus entry-point plugins."""
+    return {**ATTACKS, **_plugins()}
+
+
+def get_attack(name: str, **config: Any) -> Attack:
+    """Build the attack ``name`` with its config's keyword arguments.
+
+    >>> get_attack("mla-u", steps=10).config.steps
+    10
+    """
+    attacks = available_attacks()
+    if name not in attacks:
+        raise InputError(
+            f"Unknown attack {name!r}; available: {', '.join(sorted(attacks))}."
+        )
+    cls = attacks[name]
+    try:
+        cfg = cls.config_type(**config)
+    except TypeError as exc:
+        raise InputError(f"Bad settings for attack {name!r}: {exc}") from exc
+    return cls(cfg)

@@ -1,0 +1,186 @@
+"""Sound bounds on every layer: interval arithmetic and CROWN (backward linear relaxation).
+
+Written here because auto_LiRPA cannot be installed beside torch 2.x (see DESIGN.md). All
+arithmetic is float64. ``LayerBounds.lower[i]`` / ``upper[i]`` bound the *output* of layer ``i``
+over the input box; the input box itself is ``LayerBounds.box``.
+
+CROWN: to bound ``C h_k + d`` we walk back from layer ``k`` to the input, replacing every ReLU
+(and max-pool) by a linear lower or upper relaxation chosen per coefficient sign, using the
+bounds already known for the layers below. For a network without ReLUs it is exact.
+
+Examples:
+    >>> import torch
+    >>> from mlrobust.verify.ir import Linear, Network
+    >>> net = Network((Linear(torch.tensor([[1.0, -2.0]]), torch.tensor([0.5])),), (2,))
+    >>> lo, hi = torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    >>> crown(net, interval_bounds(net, lo, hi), torch.eye(1, dtype=torch.float64))
+    (tensor([-1.5000], dtype=torch.float64), tensor([1.5000], dtype=torch.float64))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from mlrobust.errors import InputError
+from mlrobust.verify.ir import DTYPE, Linear, MaxPool, Network, ReLU
+
+
+@dataclass(frozen=True)
+class LayerBounds:
+    """Per-layer output bounds. Shapes: ``box`` pair ``[input_size]``; ``lower[i]``/``upper[i]``
+    ``[n_out_i]``. ``lower[-1]``/``upper[-1]`` bound the logits."""
+
+    box: tuple[torch.Tensor, torch.Tensor]
+    lower: tuple[torch.Tensor, ...]
+    upper: tuple[torch.Tensor, ...]
+
+    def input_of(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bounds of the input of layer ``i``."""
+        return self.box if i == 0 else (self.lower[i - 1], self.upper[i - 1])
+
+    def replace(self, i: int, lo: torch.Tensor, hi: torch.Tensor) -> LayerBounds:
+        """A copy with layer ``i``'s bounds intersected with ``[lo, hi]``."""
+        lower, upper = list(self.lower), list(self.upper)
+        lower[i] = torch.maximum(lower[i], lo)
+        upper[i] = torch.minimum(upper[i], hi)
+        return LayerBounds(self.box, tuple(lower), tuple(upper))
+
+
+def check_box(
+    net: Network, lo: torch.Tensor, hi: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flatten and validate an input box; raises InputError on a size mismatch or empty box."""
+    lo = lo.reshape(-1).to(DTYPE)
+    hi = hi.reshape(-1).to(DTYPE)
+    if lo.numel() != net.input_size or hi.numel() != net.input_size:
+        raise InputError(
+            f"Input box has {lo.numel()}/{hi.numel()} values but the network takes "
+            f"{net.input_size} inputs (shape {net.input_shape}); give one bound per input.")
+    if not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):
+        raise InputError("Input box bounds must be finite.")
+    bad = (lo > hi).nonzero()
+    if bad.numel():
+        j = int(bad[0, 0])
+        raise InputError(f"Empty input box: lower {lo[j].item()} > upper {hi[j].item()} at "
+                         f"input {j}; check the property's input constraints.")
+    return lo, hi
+
+
+def interval_bounds(net: Network, lo: torch.Tensor, hi: torch.Tensor) -> LayerBounds:
+    """Interval arithmetic through every layer."""
+    lo, hi = check_box(net, lo, hi)
+    lows, highs = [], []
+    a, b = lo, hi
+    for layer in net.layers:
+        a, b = layer.interval(a, b)
+        lows.append(a)
+        highs.append(b)
+    return LayerBounds((lo, hi), tuple(lows), tuple(highs))
+
+
+def crown(
+    net: Network, bounds: LayerBounds, c: torch.Tensor, d: torch.Tensor | None = None,
+    upto: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CROWN bounds of ``c @ h_upto + d`` (``h_upto`` = output of layer ``upto``, default last).
+
+    Shapes: ``c [R, n_out_upto]``, ``d [R]`` -> lower ``[R]``, upper ``[R]``.
+    """
+    k = len(net.layers) - 1 if upto is None else upto
+    c = c.to(DTYPE)
+    rows = c.shape[0]
+    both = torch.cat([c, -c])  # lower bounds of c h and of -c h in one pass
+    low = _backward(net, bounds, both, k)
+    dd = torch.zeros(rows, dtype=DTYPE) if d is None else d.to(DTYPE)
+    return low[:rows] + dd, -low[rows:] + dd
+
+
+def _backward(net: Network, bounds: LayerBounds, a: torch.Tensor, k: int) -> torch.Tensor:
+    const = torch.zeros(a.shape[0], dtype=DTYPE)
+    for j in range(k, -1, -1):
+        layer = net.layers[j]
+        if isinstance(layer, Linear):
+            const = const + a @ layer.bias
+            a = layer.back(a)
+        elif isinstance(layer, ReLU):
+            lo, hi = bounds.input_of(j)
+            a, const = _relu_back(a, const, lo, hi)
+        elif isinstance(layer, MaxPool):
+            lo, hi = bounds.input_of(j)
+            a, const = _maxpool_back(a, const, layer, lo, hi)
+        else:  # pragma: no cover - the IR has three layer types
+            raise TypeError(type(layer))
+    lo, hi = bounds.box
+    return a.clamp_min(0) @ lo + a.clamp_max(0) @ hi + const
+
+
+def _relu_back(
+    a: torch.Tensor, const: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    unstable = (lo < 0) & (hi > 0)
+    active = lo >= 0
+    # upper relaxation relu(z) <= s (z - l) on unstable neurons
+    s_up = torch.where(unstable, hi / (hi - lo).clamp_min(1e-30), active.to(DTYPE))
+    b_up = torch.where(unstable, -s_up * lo, torch.zeros_like(lo))
+    # lower relaxation relu(z) >= alpha z, alpha in {0, 1} (CROWN's adaptive choice)
+    alpha = torch.where(unstable, (hi >= -lo).to(DTYPE), active.to(DTYPE))
+    pos, neg = a.clamp_min(0), a.clamp_max(0)
+    return pos * alpha + neg * s_up, const + neg @ b_up
+
+
+def _maxpool_back(
+    a: torch.Tensor, const: torch.Tensor, layer: MaxPool, lo: torch.Tensor, hi: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    g = layer.groups
+    lw, uw = lo[g], hi[g]  # [n_out, window]
+    best = lw.argmax(dim=1)
+    star = g.gather(1, best.unsqueeze(1))[:, 0]  # input index with the largest lower bound
+    l_star = lw.gather(1, best.unsqueeze(1))[:, 0]
+    others = uw.scatter(1, best.unsqueeze(1), float("-inf"))
+    # padding repeats a cell: a repeat of the best cell must not count as a rival
+    others = torch.where(g == star.unsqueeze(1), torch.full_like(others, float("-inf")), others)
+    dominant = l_star >= others.amax(dim=1)
+    u_max = uw.amax(dim=1)
+    pos, neg = a.clamp_min(0), a.clamp_max(0)
+    # y >= x_star always; y <= x_star if dominant, else y <= max u
+    coef = pos + torch.where(dominant, neg, torch.zeros_like(neg))
+    const = const + torch.where(dominant, torch.zeros_like(neg), neg) @ u_max
+    out = torch.zeros(a.shape[0], layer.n_in, dtype=DTYPE)
+    out.index_add_(1, star, coef)
+    return out, const
+
+
+def crown_bounds(net: Network, lo: torch.Tensor, hi: torch.Tensor) -> LayerBounds:
+    """Interval bounds, improved by CROWN at every affine layer whose output feeds a
+    non-linearity (and at the logits)."""
+    bounds = interval_bounds(net, lo, hi)
+    return refine_from(net, bounds, 0)
+
+
+def refine_from(net: Network, bounds: LayerBounds, start: int) -> LayerBounds:
+    """Recompute layers ``start..`` with interval + CROWN, keeping the tighter of old and new."""
+    n = len(net.layers)
+    seen_nonlinear = any(not isinstance(x, Linear) for x in net.layers[:start])
+    for i in range(start, n):
+        layer = net.layers[i]
+        a, b = layer.interval(*bounds.input_of(i))
+        bounds = bounds.replace(i, a, b)
+        if isinstance(layer, Linear) and seen_nonlinear:
+            eye = torch.eye(layer.n_out, dtype=DTYPE)
+            cl, cu = crown(net, bounds, eye, upto=i)
+            bounds = bounds.replace(i, cl, cu)
+        if not isinstance(layer, Linear):
+            seen_nonlinear = True
+    return bounds
+
+
+def unstable_count(net: Network, bounds: LayerBounds) -> int:
+    """Number of ReLUs whose input bounds straddle 0 (each needs a binary in the MILP)."""
+    total = 0
+    for i, layer in enumerate(net.layers):
+        if isinstance(layer, ReLU):
+            lo, hi = bounds.input_of(i)
+            total += int(((lo < 0) & (hi > 0)).sum())
+    return total

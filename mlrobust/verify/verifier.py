@@ -1,0 +1,279 @@
+"""The complete verifier: attack, bounds, tightening and MILP, with fail-closed verdicts.
+
+For each spec (a disjunction of clauses over the logits, see :mod:`mlrobust.verify.spec`):
+
+1. a short PGD attack on the IR looks for a counterexample (re-checked on the real model);
+2. CROWN bounds on each clause's forms may already prove it;
+3. otherwise bounds are tightened (once per input box, shared by all specs) and one MILP per
+   clause maximises the clause value (``at_least``-th largest form) — per form when
+   ``at_least = 1``, with counting binaries when ``1 < at_least < m``.
+
+VERIFIED needs a proven upper bound ``< -margin`` (``VerifierConfig.margin``, default ``1e-4``
+on the logit scale) on every clause: the margin absorbs solver tolerances and the float32 vs
+float64 gap between the real model and the IR. FALSIFIED needs a witness that, snapped into the
+box in the model's dtype, makes the *real model's* logits violate the spec. Anything else —
+time limit, a witness that does not reproduce, numerical trouble — is UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mlrobust.verdicts import Verdict
+from mlrobust.verify.backends import Backend, Status, open_session
+from mlrobust.verify.bounds import LayerBounds, check_box, crown, unstable_count
+from mlrobust.verify.ir import DTYPE, Network
+from mlrobust.verify.milp import Tightening, TighteningConfig, encode, tighten
+from mlrobust.verify.oracle import Oracle, snap_into_box
+from mlrobust.verify.spec import Clause, OutputSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifierConfig:
+    """Settings of :func:`verify`. Times in seconds; ``timeout_s`` covers one call."""
+
+    tightening: Tightening = Tightening.LP
+    backend: Backend = Backend.HIGHS
+    timeout_s: float = 60.0
+    tighten_fraction: float = 0.5
+    lp_neuron_time_s: float = 2.0
+    mip_neuron_time_s: float = 1.0
+    margin: float = 1e-4
+    attack_steps: int = 50
+    attack_restarts: int = 8
+    exact_objective: bool = False
+    threads: int = 1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """Outcome for one spec on one input box.
+
+    ``objective_bound``: proven upper bound on ``max_x spec.value(f(x))`` (``inf`` if none);
+    ``objective_value``: best value found (at ``weakest_point``), ``None`` if none.
+    ``counterexample``/``weakest_point``: ``[*input_shape]`` float64, the former only when
+    FALSIFIED (re-checked on the real model). ``nodes``: MILP branch-and-bound nodes.
+    """
+
+    verdict: Verdict
+    objective_bound: float
+    objective_value: float | None
+    counterexample: torch.Tensor | None
+    weakest_point: torch.Tensor | None
+    time_s: float
+    nodes: int
+    n_unstable: int
+    method: str
+    message: str = ""
+
+
+def verify(
+    net: Network, lo: torch.Tensor, hi: torch.Tensor, specs: Sequence[OutputSpec],
+    oracle: Oracle, config: VerifierConfig = VerifierConfig(),
+) -> tuple[VerificationResult, ...]:
+    """Verify each spec over the input box ``[lo, hi]`` (shape of one input, any layout)."""
+    t0 = time.monotonic()
+    deadline = t0 + config.timeout_s
+    lo, hi = check_box(net, lo, hi)
+    n_out = net.n_outputs
+    for s in specs:
+        if s.n_outputs != n_out:
+            from mlrobust.errors import InputError
+            raise InputError(f"Spec {s.name!r} is over {s.n_outputs} outputs but the network "
+                             f"has {n_out}.")
+    results: dict[int, VerificationResult] = {}
+    for i, spec in enumerate(specs):
+        hit = _attack(net, lo, hi, spec, oracle, config)
+        if hit is not None:
+            x, val = hit
+            results[i] = _done(Verdict.FALSIFIED, math.inf, val, x, x, t0, 0, 0, "attack", net)
+    todo = [i for i in range(len(specs)) if i not in results]
+    if not todo:
+        return tuple(results[i] for i in range(len(specs)))
+    tcfg = TighteningConfig(level=config.tightening, lp_time_s=config.lp_neuron_time_s,
+                            mip_time_s=config.mip_neuron_time_s, backend=config.backend,
+                            total_time_s=config.timeout_s * config.tighten_fraction,
+                            threads=config.threads)
+    bounds = tighten(net, lo, hi, tcfg)
+    n_unst = unstable_count(net, bounds)
+    for i in todo:
+        results[i] = _verify_spec(net, bounds, specs[i], oracle, config, t0, deadline, n_unst)
+    return tuple(results[i] for i in range(len(specs)))
+
+
+def _done(verdict: Verdict, bound: float, value: float | None, cex: torch.Tensor | None,
+          weak: torch.Tensor | None, t0: float, nodes: int, n_unst: int, method: str,
+          net: Network, message: str = "") -> VerificationResult:
+    shape = net.input_shape
+    return VerificationResult(
+        verdict, bound, value, None if cex is None else cex.reshape(shape),
+        None if weak is None else weak.reshape(shape), time.monotonic() - t0, nodes, n_unst,
+        method, message)
+
+
+def _recheck(x: np.ndarray, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec,
+             oracle: Oracle) -> tuple[torch.Tensor, float] | None:
+    """Snap a candidate into the box and evaluate the real model; the witness if it violates."""
+    snapped = snap_into_box(x, lo.numpy(), hi.numpy(), oracle.dtype)
+    if snapped is None:
+        return None
+    y = torch.from_numpy(oracle(snapped[None, :]))
+    value = float(spec.value(y)[0])
+    if value >= 0:
+        return torch.from_numpy(snapped.astype(np.float64)), value
+    return None
+
+
+def _attack(net: Network, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec, oracle: Oracle,
+            config: VerifierConfig) -> tuple[torch.Tensor, float] | None:
+    """PGD on the IR (float64), one run per clause (per form for ``at_least = 1``: maximising
+    the max of several forms gets stuck on the currently largest); candidates re-checked."""
+    if config.attack_steps <= 0:
+        return None
+    gen = torch.Generator().manual_seed(config.seed)
+    goals: list[Clause] = []
+    for cl in spec.clauses:
+        if cl.at_least == 1 and cl.c.shape[0] > 1:
+            goals += [Clause(cl.c[r:r + 1], cl.d[r:r + 1], 1) for r in range(cl.c.shape[0])]
+        else:
+            goals.append(cl)
+    n = max(config.attack_restarts, 1)
+    for goal in goals:
+        x = lo + (hi - lo) * torch.rand(n, lo.numel(), generator=gen, dtype=DTYPE)
+        x[0] = (lo + hi) / 2
+        for t in range(config.attack_steps):
+            x = x.detach().requires_grad_(True)
+            val = goal.value(net.forward(x))
+            if (val >= 0).any():
+                break
+            (grad,) = torch.autograd.grad(val.sum(), x)
+            step = (hi - lo) * (0.25 * (1 - t / config.attack_steps) + 0.01)
+            x = torch.max(torch.min(x + step * grad.sign(), hi), lo)
+        with torch.no_grad():
+            vals = spec.value(net.forward(x))
+        j = int(torch.argmax(vals))
+        if vals[j] >= -1e-6:
+            hit = _recheck(x[j].detach().numpy(), lo, hi, spec, oracle)
+            if hit is not None:
+                return hit
+    return None
+
+
+def _clause_upper_crown(net: Network, bounds: LayerBounds, cl: Clause) -> float:
+    _, up = crown(net, bounds, cl.c.to(DTYPE), cl.d.to(DTYPE))
+    # the at_least-th largest form is at most the at_least-th largest upper bound
+    return float(up.topk(cl.at_least).values[-1])
+
+
+def _verify_spec(net: Network, bounds: LayerBounds, spec: OutputSpec, oracle: Oracle,
+                 config: VerifierConfig, t0: float, deadline: float,
+                 n_unst: int) -> VerificationResult:
+    lo, hi = bounds.box
+    best_bound, best_val, best_x, nodes = -math.inf, None, None, 0
+    method = "crown"
+    for cl in spec.clauses:
+        ub = _clause_upper_crown(net, bounds, cl)
+        if ub < -config.margin and not config.exact_objective:
+            best_bound = max(best_bound, ub)
+            continue
+        method = "milp"
+        out = _milp_clause(net, bounds, cl, config, deadline)
+        nodes += out[3]
+        bound, val, x = min(out[0], ub), out[1], out[2]
+        best_bound = max(best_bound, bound)
+        if val is not None and (best_val is None or val > best_val):
+            best_val, best_x = val, x
+        if x is not None and val is not None and val >= -config.margin:
+            hit = _recheck(x, lo, hi, spec, oracle)
+            if hit is not None:
+                return _done(Verdict.FALSIFIED, best_bound, hit[1], hit[0], hit[0], t0, nodes,
+                             n_unst, method, net)
+            log.warning("MILP witness (value %.3g) does not reproduce on the real model; "
+                        "not reported as a counterexample", val)
+        if bound >= -config.margin:
+            return _done(Verdict.UNKNOWN, max(best_bound, bound), best_val, None,
+                         _t(best_x), t0, nodes, n_unst, method, net,
+                         "time limit or unreproduced witness")
+    return _done(Verdict.VERIFIED, best_bound, best_val, None, _t(best_x), t0, nodes, n_unst,
+                 method, net)
+
+
+def _t(x: np.ndarray | None) -> torch.Tensor | None:
+    return None if x is None else torch.from_numpy(x)
+
+
+def _milp_clause(net: Network, bounds: LayerBounds, cl: Clause, config: VerifierConfig,
+                 deadline: float) -> tuple[float, float | None, np.ndarray | None, int]:
+    """Maximise the clause value; returns (proven upper bound, best value, best x, nodes)."""
+    builder, outs = encode(net, bounds)
+    y = outs[-1]
+    n_in = net.input_size
+    c, d = cl.c.numpy(), cl.d.numpy()
+    m, k = c.shape[0], cl.at_least
+    flo, fhi = crown(net, bounds, cl.c.to(DTYPE), cl.d.to(DTYPE))
+    flo, fhi = flo.numpy(), fhi.numpy()
+    if k == 1:
+        session = open_session(builder.data(), config.backend, config.threads, config.seed)
+        best = (-math.inf, None, None, 0)
+        order = np.argsort(-fhi)
+        for r in order:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return (math.inf, best[1], best[2], best[3])
+            stop = (-config.margin, 0.0) if not config.exact_objective else (-math.inf, math.inf)
+            res = session.solve(y, c[r], float(d[r]), True, left, *stop)
+            nodes = best[3] + res.nodes
+            bound = min(res.bound, float(fhi[r]))
+            if res.status in (Status.INFEASIBLE, Status.ERROR):
+                bound = math.inf  # always feasible: infeasible means numerical trouble
+            val = res.value
+            better = val is not None and (best[1] is None or val > best[1])
+            best = (max(best[0], bound), val if better else best[1],
+                    res.x[:n_in] if better and res.x is not None else best[2], nodes)
+            if res.status != Status.OPTIMAL and bound >= -config.margin:
+                return (math.inf, best[1], best[2], nodes)
+            if val is not None and val >= 0 and not config.exact_objective:
+                break  # a candidate counterexample: let the caller re-check it
+        return best
+    # k > 1: s <= g_r + M_r (1 - b_r), sum b = k (b fixed to 1 when k == m); maximise s
+    s_hi = float(np.sort(fhi)[::-1][k - 1])
+    s_lo = float(np.sort(flo)[::-1][k - 1])
+    s = int(builder.add_cols(np.array([s_lo]), np.array([s_hi]))[0])
+    counting = k < m
+    bvars = builder.add_cols(np.zeros(m), np.ones(m), integer=True) if counting else None
+    for r in range(m):
+        nz = np.nonzero(c[r])[0]
+        big = s_hi - float(flo[r])
+        cols = [s, *y[nz].tolist()]
+        vals = [1.0, *(-c[r][nz]).tolist()]
+        rhs = float(d[r])
+        if counting and bvars is not None:
+            cols.append(int(bvars[r]))
+            vals.append(big)
+            rhs += big
+        builder.add_rows(np.zeros(len(cols)), np.array(cols), np.array(vals), np.array([-np.inf]),
+                         np.array([rhs]))
+    if counting and bvars is not None:
+        builder.add_rows(np.zeros(m), bvars, np.ones(m), np.array([float(k)]),
+                         np.array([float(k)]))
+    session = open_session(builder.data(), config.backend, config.threads, config.seed)
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return (math.inf, None, None, 0)
+    stop = (-config.margin, 0.0) if not config.exact_objective else (-math.inf, math.inf)
+    res = session.solve(np.array([s]), np.ones(1), 0.0, True, left, *stop)
+    x = res.x[:n_in] if res.x is not None else None
+    bound = min(res.bound, s_hi) if res.status in (Status.OPTIMAL, Status.TIME_LIMIT) else math.inf
+    if res.status == Status.INFEASIBLE:
+        bound = math.inf  # the encoding is always feasible: infeasible means numerical trouble
+    return (bound, res.value, x, res.nodes)

@@ -1,0 +1,114 @@
+import pytest
+import torch
+
+from mlrobust.attacks import (
+    MLAC,
+    MLAU,
+    AttackGoal,
+    GradientConfig,
+    LossKind,
+    MLACConfig,
+    MLAUConfig,
+    get_attack,
+)
+from mlrobust.attacks.optim import checkpoints
+from mlrobust.errors import InputError
+from mlrobust.rules import TopK
+from mlrobust.threats import L2Ball, LinfBall, PixelBox
+from tests.attacks.helpers import linear_model, two_label_linear
+
+GOAL0 = AttackGoal(torch.tensor([[True, False]]))
+
+
+@pytest.mark.parametrize("cls", [MLAU, MLAC])
+def test_linear_model_flips_exactly_above_the_closed_form_radius(cls):
+    model, x = two_label_linear()  # flipping label 0 needs l_inf = 0.1 exactly
+    attack = cls(cls.config_type(steps=200, step_size=0.01))
+    assert attack(model, x, GOAL0, LinfBall(0.11)).success.item()
+    # no point of the 0.09-ball flips label 0: any attack must fail
+    assert not attack(model, x, GOAL0, LinfBall(0.09)).success.item()
+
+
+def test_l2_closed_form():
+    model, x = two_label_linear()  # ||w_0||_2 = 2: needs l_2 = 0.4 / 2 = 0.2
+    attack = MLAU(MLAUConfig(steps=200, step_size=0.005))
+    assert attack(model, x, GOAL0, L2Ball(0.21)).success.item()
+    assert not attack(model, x, GOAL0, L2Ball(0.19)).success.item()
+
+
+def test_mla_c_keeps_a_label_that_mla_u_flips():
+    # MLA-U lowers every pixel and so turns label 1 on; MLA-C's gradient on pixels 0,1 is
+    # dominated by keeping label 1 off, so it raises them and flips label 0 through pixels 2,3
+    w = torch.tensor([[0.2, 0.2, 1.0, 1.0], [-3.0, -3.0, 0.0, 0.0]])
+    b = torch.tensor([-1.0, 2.9])
+    model = linear_model(w, b)
+    x = torch.full((1, 1, 2, 2), 0.5)  # logits [0.2, -0.1]: label 0 on, label 1 off
+    goal = AttackGoal(torch.tensor([[True, False]]))
+    u = MLAU(MLAUConfig(steps=100, step_size=0.01))(model, x, goal, LinfBall(0.15))
+    c = MLAC(MLACConfig(steps=100, step_size=0.01))(model, x, goal, LinfBall(0.15))
+    assert u.success.item() and c.success.item()
+    assert u.flips[0, 1].item(), "MLA-U turns label 1 on"
+    assert not c.flips[0, 1].item(), "MLA-C keeps label 1"
+
+
+def test_topk_goal_in_pixel_box_with_margin_loss():
+    # top-2 rule: labels 0 and 1 on; push label 1 out of the top 2 in a per-pixel box that
+    # only lets pixel 3 move
+    w = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, -2.0], [0.0, 0.0, 0.0, 2.0]])
+    b = torch.tensor([1.0, 1.5, -0.5])
+    model = linear_model(w, b)
+    x = torch.full((1, 1, 2, 2), 0.5)  # logits [1, 0.5, 0.5] -> top-2 = {0, 1} (tie to lower)
+    goal = AttackGoal(torch.tensor([[False, True, False]]), TopK(2))
+    radius = torch.tensor([[[0.0, 0.0], [0.0, 0.3]]])
+    attack = MLAU(MLAUConfig(steps=50, step_size=0.01, loss=LossKind.MARGIN, kappa=0.5))
+    result = attack(model, x, goal, PixelBox(radius))
+    assert result.success.item()
+    moved = (result.x_adv - x).abs().flatten()
+    assert moved[:3].eq(0).all() and moved[3] > 0
+    assert result.adv_pred.tolist() == [[True, False, True]]
+    # a box too small to cross the margin: labels 1 and 2 tie at pixel 3 = 0.5 + 0.0
+    assert not attack(model, x, goal, PixelBox(radius * 0)).success.item()
+
+
+def test_iterations_and_early_stop():
+    model, x = two_label_linear()
+    res = MLAU(MLAUConfig(steps=100, step_size=0.01))(model, x, GOAL0, LinfBall(0.2))
+    assert res.success.item() and 5 <= res.iterations.item() < 20
+    res = MLAU(MLAUConfig(steps=7, step_size=0.001))(model, x, GOAL0, LinfBall(0.2))
+    assert not res.success.item() and res.iterations.item() == 7
+
+
+def test_checkpoints_follow_apgd():
+    assert sorted(checkpoints(100)) == [22, 41, 57, 70, 80, 87, 93, 99]
+
+
+def test_batched_equals_one_by_one():
+    torch.manual_seed(0)
+    from tests.attacks.helpers import tiny_cnn
+
+    model = tiny_cnn(4, seed=1)
+    x = torch.rand(5, 1, 8, 8)
+    goal = AttackGoal.random(5, 4, size=2, seed=1)
+    attack = get_attack("mla-c", steps=40)
+    batch = attack(model, x, goal, LinfBall(0.2))
+    for i in range(5):
+        one = attack(model, x[i : i + 1], AttackGoal(goal.targets[i : i + 1]), LinfBall(0.2))
+        assert torch.allclose(one.x_adv[0], batch.x_adv[i], atol=1e-6)
+        assert one.success.item() == batch.success[i].item()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"steps": 0}, "steps"), ({"step_size": -1.0}, "step_size"), ({"momentum": 0.0}, "momentum")],
+)
+def test_bad_config(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        GradientConfig(**kwargs)
+
+
+def test_config_is_frozen_and_keyword_only():
+    cfg = MLAUConfig(steps=3)
+    with pytest.raises(AttributeError):
+        cfg.steps = 4  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        MLAUConfig(3)  # type: ignore[misc]

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mlrobust.errors import InputError
+from mlrobust.verify.bounds import crown, crown_bounds, interval_bounds
+from mlrobust.verify.from_torch import from_torch
+from mlrobust.verify.ir import DTYPE, Linear, Network
+from tests.verify.helpers import random_convnet, random_mlp
+
+
+def test_linear_model_bounds_are_exact() -> None:
+    w = torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]], dtype=DTYPE)
+    b = torch.tensor([0.25, -1.0], dtype=DTYPE)
+    double = Linear(torch.eye(2, dtype=DTYPE) * 2, torch.zeros(2, dtype=DTYPE))
+    net = Network((Linear(w, b), double), (3,))
+    lo = torch.tensor([0.0, -1.0, 0.5], dtype=DTYPE)
+    hi = torch.tensor([1.0, 1.0, 2.0], dtype=DTYPE)
+    # closed form: min/max of 2 (w x + b) over the box
+    w2, b2 = 2 * w, 2 * b
+    exact_lo = w2.clamp_min(0) @ lo + w2.clamp_max(0) @ hi + b2
+    exact_hi = w2.clamp_min(0) @ hi + w2.clamp_max(0) @ lo + b2
+    ib = interval_bounds(net, lo, hi)
+    assert torch.allclose(ib.lower[-1], exact_lo) and torch.allclose(ib.upper[-1], exact_hi)
+    c = torch.tensor([[1.0, 1.0]], dtype=DTYPE)
+    cl, cu = crown(net, ib, c)
+    wc = c @ w2
+    assert torch.isclose(cl[0], (wc.clamp_min(0) @ lo + wc.clamp_max(0) @ hi + c @ b2)[0])
+    assert torch.isclose(cu[0], (wc.clamp_min(0) @ hi + wc.clamp_max(0) @ lo + c @ b2)[0])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_bounds_contain_sampled_activations(seed: int) -> None:
+    torch.manual_seed(seed)
+    for model, shape in ((random_mlp([6, 12, 12, 4], seed), (6,)),
+                         (random_convnet(seed), (1, 6, 6))):
+        net = from_torch(model, shape)
+        x = torch.rand(net.input_size, dtype=DTYPE)
+        lo, hi = (x - 0.2).clamp(0, 1), (x + 0.2).clamp(0, 1)
+        ib, cb = interval_bounds(net, lo, hi), crown_bounds(net, lo, hi)
+        xs = lo + (hi - lo) * torch.rand(3000, net.input_size, dtype=DTYPE)
+        xs[:8] = torch.where(torch.rand(8, net.input_size) < 0.5, lo, hi)  # corners
+        h = xs
+        for i, layer in enumerate(net.layers):
+            h = layer.forward(h)
+            for bnd in (ib, cb):
+                assert (h >= bnd.lower[i] - 1e-9).all() and (h <= bnd.upper[i] + 1e-9).all()
+            assert (cb.upper[i] - cb.lower[i] <= ib.upper[i] - ib.lower[i] + 1e-12).all()
+
+
+def test_empty_box_and_size_mismatch() -> None:
+    net = from_torch(random_mlp([3, 4, 2], 0), (3,))
+    with pytest.raises(InputError, match="Empty input box"):
+        interval_bounds(net, torch.ones(3), torch.zeros(3))
+    with pytest.raises(InputError, match="network takes 3"):
+        interval_bounds(net, torch.zeros(4), torch.ones(4))

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from mlrobust.threats import LinfBall
+from mlrobust.verdicts import Verdict
+from mlrobust.verify.backends import Backend
+from mlrobust.verify.from_torch import from_torch
+from mlrobust.verify.ir import DTYPE
+from mlrobust.verify.milp import Tightening
+from mlrobust.verify.oracle import TorchOracle
+from mlrobust.verify.spec import Clause, OutputSpec, pairwise_topk_specs, top1_spec, topk_spec
+from mlrobust.verify.verifier import VerifierConfig, verify
+from tests.verify.helpers import random_convnet, random_mlp
+
+NO_ATTACK = VerifierConfig(attack_steps=0, timeout_s=30)
+
+
+def _abs_net() -> nn.Sequential:
+    # f(x) = relu(x) + relu(-x) = |x|, then g = (|x|, 1)
+    lin1 = nn.Linear(1, 2)
+    lin2 = nn.Linear(2, 2)
+    with torch.no_grad():
+        lin1.weight.copy_(torch.tensor([[1.0], [-1.0]]))
+        lin1.bias.zero_()
+        lin2.weight.copy_(torch.tensor([[1.0, 1.0], [0.0, 0.0]]))
+        lin2.bias.copy_(torch.tensor([0.0, 1.0]))
+    return nn.Sequential(lin1, nn.ReLU(), lin2).double().eval()
+
+
+@pytest.mark.parametrize("level", list(Tightening))
+def test_exact_answers_on_abs_net(level: Tightening) -> None:
+    model = _abs_net()
+    net = from_torch(model, (1,))
+    oracle = TorchOracle(model, (1,))
+    lo, hi = torch.tensor([-1.0], dtype=DTYPE), torch.tensor([2.0], dtype=DTYPE)
+    # spec "y0 >= 2.5" (|x| <= 2 on the box): must be verified, bound exactly -0.5
+    cfg = VerifierConfig(attack_steps=0, tightening=level, exact_objective=True)
+    never = OutputSpec((Clause(torch.tensor([[1.0, 0.0]]), torch.tensor([-2.5]), 1),), 2)
+    res = verify(net, lo, hi, [never], oracle, cfg)[0]
+    assert res.verdict == Verdict.VERIFIED
+    assert res.objective_bound == pytest.approx(-0.5, abs=1e-6)
+    assert res.objective_value == pytest.approx(-0.5, abs=1e-6)
+    assert res.weakest_point is not None and res.weakest_point.item() == pytest.approx(2.0)
+    # top-1 of label 1 (constant 1): |x| reaches 1 at x = -1 and x >= 1 -> falsified, re-checked
+    res = verify(net, lo, hi, [top1_spec(1, 2)], oracle, cfg)[0]
+    assert res.verdict == Verdict.FALSIFIED
+    x = res.counterexample
+    assert x is not None and abs(x.item()) >= 1.0 and -1.0 <= x.item() <= 2.0
+    # on [-0.5, 0.5] label 1 stays on top with margin 0.5
+    res = verify(net, lo * 0.5, torch.tensor([0.5], dtype=DTYPE), [top1_spec(1, 2)], oracle,
+                 cfg)[0]
+    assert res.verdict == Verdict.VERIFIED
+    assert res.objective_value == pytest.approx(-0.5, abs=1e-6)
+
+
+def _dense_max(net, lo, hi, spec, n=20000):  # type: ignore[no-untyped-def]
+    xs = lo + (hi - lo) * torch.rand(n, lo.numel(), dtype=DTYPE)
+    xs[: min(n, 64)] = torch.where(torch.rand(min(n, 64), lo.numel()) < 0.5, lo, hi)
+    return spec.value(net.forward(xs)).max().item()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_nets_never_verified_with_counterexample(seed: int) -> None:
+    torch.manual_seed(seed)
+    conv = seed % 2 == 1
+    model = random_convnet(seed) if conv else random_mlp([5, 10, 10, 4], seed)
+    shape = (1, 6, 6) if conv else (5,)
+    net = from_torch(model, shape)
+    oracle = TorchOracle(model, shape)
+    x = torch.rand(net.input_size, dtype=DTYPE)
+    target = int(net.forward(x[None]).argmax())
+    for eps in (0.02, 0.15):
+        lo, hi = (x - eps).clamp(0, 1), (x + eps).clamp(0, 1)
+        for spec in (top1_spec(target, 4), topk_spec(target, 2, 4)):
+            sampled = _dense_max(net, lo, hi, spec)
+            for level in (Tightening.INTERVAL, Tightening.LP):
+                res = verify(net, lo, hi, [spec], oracle,
+                             VerifierConfig(tightening=level, timeout_s=30, attack_steps=0))[0]
+                if res.verdict == Verdict.VERIFIED:
+                    assert sampled < 0, "VERIFIED but sampling found a counterexample"
+                    assert res.objective_bound >= sampled - 1e-7
+                if res.verdict == Verdict.FALSIFIED:
+                    cex = res.counterexample
+                    assert cex is not None
+                    flat = cex.reshape(-1)
+                    assert (flat >= lo).all() and (flat <= hi).all()
+                    y = torch.from_numpy(oracle(flat.numpy()[None]))
+                    assert spec.value(y).item() >= 0
+                # small nets decide within the time limit
+                assert res.verdict != Verdict.UNKNOWN
+                if sampled >= 0:
+                    assert res.verdict == Verdict.FALSIFIED
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_topk_counting_milp_agrees_with_pairwise(seed: int) -> None:
+    model = random_mlp([4, 10, 10, 5], 100 + seed)
+    net = from_torch(model, (4,))
+    oracle = TorchOracle(model, (4,))
+    x = torch.rand(4, dtype=DTYPE, generator=torch.Generator().manual_seed(seed))
+    lo, hi = (x - 0.15).clamp(0, 1), (x + 0.15).clamp(0, 1)
+    target = int(net.forward(x[None]).argsort(descending=True)[0, 1])  # the runner-up label
+    cfg = VerifierConfig(attack_steps=0, exact_objective=True, timeout_s=60)
+    one, pair = verify(net, lo, hi, [topk_spec(target, 2, 5), pairwise_topk_specs(target, 2, 5)],
+                       oracle, cfg)
+    assert len(pairwise_topk_specs(target, 2, 5).clauses) == 6  # C(4, 2) queries in paper 000
+    assert one.verdict == pair.verdict != Verdict.UNKNOWN
+    assert one.objective_value == pytest.approx(pair.objective_value, abs=1e-5)
+
+
+def test_gurobi_matches_highs() -> None:
+    pytest.importorskip("gurobipy")
+    model = random_mlp([4, 8, 8, 3], 7)
+    net = from_torch(model, (4,))
+    oracle = TorchOracle(model, (4,))
+    x = torch.full((4,), 0.5, dtype=DTYPE)
+    target = int(net.forward(x[None]).argmax())
+    values = []
+    for backend in (Backend.HIGHS, Backend.GUROBI):
+        cfg = VerifierConfig(attack_steps=0, exact_objective=True, backend=backend,
+                             tightening=Tightening.MIP)
+        res = verify(net, x - 0.2, x + 0.2, [top1_spec(target, 3)], oracle, cfg)[0]
+        values.append((res.verdict, res.objective_value))
+    assert values[0][0] == values[1][0]
+    assert values[0][1] == pytest.approx(values[1][1], abs=1e-5)
+
+
+def test_gurobi_size_limit_falls_back(caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("gurobipy")
+    model = random_mlp([2100, 20, 3], 3)  # > 2000 variables
+    net = from_torch(model, (2100,))
+    x = torch.full((2100,), 0.5, dtype=DTYPE)
+    target = int(net.forward(x[None]).argmax())
+    cfg = VerifierConfig(attack_steps=0, backend=Backend.GUROBI, tightening=Tightening.INTERVAL,
+                         exact_objective=True, timeout_s=30)
+    with caplog.at_level("WARNING"):
+        res = verify(net, x - 0.001, x + 0.001, [top1_spec(target, 3)],
+                     TorchOracle(model, (2100,)), cfg)[0]
+    assert res.verdict != Verdict.UNKNOWN
+    if any("10010" in r.message for r in caplog.records):
+        assert any("falling back to HiGHS" in r.message for r in caplog.records)
+
+
+def test_certify_labels_threshold() -> None:
+    from mlrobust.rules import Threshold, TopK
+    from mlrobust.verify.api import certify_labels, verify_topk
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3)).eval()
+    x = torch.rand(2, 1, 2, 2)
+    cert = certify_labels(model, x, LinfBall(0.0), Threshold(0.5), NO_ATTACK)
+    # eps = 0: every decision is certified unless a logit sits exactly at the threshold
+    assert all(v == Verdict.VERIFIED for row in cert.verdicts for v in row)
+    big = certify_labels(model, x, LinfBall(1.0), TopK(1), VerifierConfig(timeout_s=30))
+    assert all(v != Verdict.UNKNOWN for row in big.verdicts for v in row)
+    res = verify_topk(model, x[:1], LinfBall(0.0), int(model(x[:1]).argmax()), 1, NO_ATTACK)
+    assert res.verdict == Verdict.VERIFIED
