@@ -78,26 +78,31 @@ def partial_labels_command(
     baseline: bool = typer.Option(True, help="Also train plain BCE on the full labels."),
     n_train: int = typer.Option(4000, min=1, help="Training images per dataset."),
     n_test: int = typer.Option(1000, min=1, help="Test images for mAP."),
-    n_robust: int = typer.Option(200, min=1, help="Test images attacked by PGD."),
+    n_robust: int = typer.Option(200, min=1, help="Test images attacked by MLA-U."),
     epochs: int = typer.Option(3, min=1),
     batch_size: int = typer.Option(64, min=1),
     lr: float = typer.Option(1e-2, help="Peak learning rate (one-cycle schedule, Adam)."),
     architecture: str = typer.Option("", "--arch", help="Zoo model (default: paper000_cnn for "
                                      "Double-MNIST, small_cnn for Multi-Fashion)."),
-    eps: float = typer.Option(0.05, help="l_inf radius of the robustness PGD."),
-    pgd_steps: int = typer.Option(10, min=1),
+    eps: str = typer.Option("0.01,0.03", help="Comma-separated l_inf radii of the MLA-U "
+                            "robustness attack."),
+    attack_steps: int = typer.Option(100, min=1, help="MLA-U iterations."),
     seed: int = typer.Option(0),
     json_out: Path = typer.Option(None, "--json", help="Write every run as JSON here."),
 ) -> None:
     """Train AN / WAN / pseudo-label models under paper 003's label attacks; report clean mAP
-    and the PGD fooling rate per method and attack (paper 003, Tables I-II)."""
+    (paper 003, Tables I-II) and the MLA-U fooling rate per method and attack."""
+    try:
+        radii = tuple(float(e) for e in _split(eps))
+    except ValueError:
+        raise InputError(f"--eps must be comma-separated numbers, got {eps!r}.") from None
     config = PartialExperimentConfig(
         datasets=tuple(_split(datasets)),
         attacks=tuple(parse_label_attack(a) for a in _split(attacks)),
         losses=tuple(parse_partial_loss(s) for s in _split(losses)),
         full_label_baseline=baseline, n_train=n_train, n_test=n_test, n_robust=n_robust,
         training=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed),
-        architecture=architecture or None, eps=eps, pgd_steps=pgd_steps, seed=seed,
+        architecture=architecture or None, eps=radii, attack_steps=attack_steps, seed=seed,
     )
     with progress_bar() as bar:
         task = bar.add_task("partial labels", total=1)
@@ -108,26 +113,29 @@ def partial_labels_command(
         result = run_partial_experiment(config, progress=report)
         bar.update(task, completed=bar.tasks[0].total or 1)
     for name in config.datasets:
-        console.print(_table(result, name))
+        console.print(_table(result, name, None))
+        for index in range(len(radii)):
+            console.print(_table(result, name, index))
     if json_out is not None:
         payload = {"scale": {"n_train": n_train, "n_test": n_test, "n_robust": n_robust,
                              "epochs": epochs, "batch_size": batch_size, "lr": lr,
-                             "architecture": architecture or "default", "eps": eps,
-                             "pgd_steps": pgd_steps, "seed": seed, "top_k": result.k},
+                             "architecture": architecture or "default", "eps": list(radii),
+                             "attack": "mla-u", "attack_steps": attack_steps, "seed": seed,
+                             "top_k": result.k},
                    "runs": [asdict(run) for run in result.runs]}
         json_out.write_text(json.dumps(payload, indent=2))
         console.print(f"wrote {json_out}")
 
 
-def _table(result: PartialExperimentResult, dataset: str) -> Table:
-    maps, fools = result.table(dataset, "map"), result.table(dataset, "fooling_rate")
-    columns = list(dict.fromkeys(a for row in maps.values() for a in row))
-    table = Table(title=f"{dataset}: clean mAP % / PGD fooling rate % (eps {result.eps:g}, "
-                        f"top-{result.k[dataset]})")
+def _table(result: PartialExperimentResult, dataset: str, eps_index: int | None) -> Table:
+    values = result.table(dataset, eps_index)
+    columns = list(dict.fromkeys(a for row in values.values() for a in row))
+    what = ("clean mAP %" if eps_index is None else
+            f"MLA-U fooling rate % at eps {result.eps[eps_index]:g} (top-{result.k[dataset]})")
+    table = Table(title=f"{dataset}: {what}")
     table.add_column("loss")
     for column in columns:
         table.add_column(column, justify="right")
-    for loss, row in maps.items():
-        table.add_row(loss, *(f"{100 * row[c]:.1f} / {100 * fools[loss][c]:.0f}" if c in row
-                              else "" for c in columns))
+    for loss, row in values.items():
+        table.add_row(loss, *(f"{100 * row[c]:.1f}" if c in row else "" for c in columns))
     return table

@@ -10,7 +10,7 @@ from mlrobust.datasets.label_attacks import LabelAttack, Removal
 from mlrobust.errors import InputError
 from mlrobust.models.partial_experiment import (
     PartialExperimentConfig,
-    pgd_fooling,
+    mla_u_fooling,
     run_partial_experiment,
 )
 from mlrobust.models.partial_losses import PartialLoss, PartialLossConfig
@@ -44,12 +44,14 @@ def test_parse_partial_loss() -> None:
             parse_partial_loss(bad)
 
 
-def test_pgd_fooling_counts_changed_top_k_sets() -> None:
+def test_mla_u_fooling_grows_with_eps() -> None:
+    torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
-    x = torch.rand(8, 1, 2, 2)
-    assert pgd_fooling(model, x, TopK(1), eps=0.0, steps=1) == (0.0, 0.0)
-    rate, flipped = pgd_fooling(model, x, TopK(1), eps=1.0, steps=5)
-    assert 0.0 <= rate <= 1.0 and flipped == pytest.approx(2 * rate)  # a top-1 swap flips 2
+    x = torch.rand(16, 1, 2, 2)
+    rates, flips = mla_u_fooling(model, x, TopK(1), (1e-4, 1.0), steps=50)
+    assert rates[0] < rates[1]
+    # under top-1 a success swaps the predicted label: exactly 2 labels change
+    assert flips[1] >= 2 * rates[1] - 1e-6
 
 
 def test_experiment_on_the_shipped_samples() -> None:
@@ -58,13 +60,14 @@ def test_experiment_on_the_shipped_samples() -> None:
         losses=(PartialLossConfig(method=PartialLoss.AN),
                 PartialLossConfig(method=PartialLoss.PSEUDO)),
         n_train=64, n_test=32, n_robust=8, architecture="mlp",
-        training=TrainConfig(epochs=1, batch_size=32), pgd_steps=2)
+        training=TrainConfig(epochs=1, batch_size=32), attack_steps=2)
     result = run_partial_experiment(config)
     assert [(r.attack, r.loss) for r in result.runs] == [
         ("full", "bce"), ("T_s", "an"), ("T_s", "pseudo")]
     assert result.runs[0].q_hat == 0.0 and result.runs[1].q_hat == pytest.approx(0.9)
     assert result.k == {"samples": 2}
     assert set(result.table("samples")) == {"bce", "an", "pseudo"}
+    assert all(len(r.fooling_rate) == 2 for r in result.runs)
 
 
 def test_cli_runs_and_writes_json(tmp_path) -> None:
@@ -72,7 +75,7 @@ def test_cli_runs_and_writes_json(tmp_path) -> None:
     result = CliRunner().invoke(app, [
         "partial-labels", "--datasets", "samples", "--attacks", "random:0.4",
         "--losses", "wan", "--no-baseline", "--n-train", "32", "--n-test", "16",
-        "--n-robust", "4", "--epochs", "1", "--arch", "mlp", "--pgd-steps", "1",
+        "--n-robust", "4", "--epochs", "1", "--arch", "mlp", "--attack-steps", "2", "--eps", "0.02",
         "--json", str(out)])
     assert result.exit_code == 0, result.output
     runs = json.loads(out.read_text())["runs"]
