@@ -38,10 +38,12 @@ def _register() -> None:
     from mlrobust.cli import verify as verify_cli
     from mlrobust.cli.demo import demo_command
     from mlrobust.cli.models import info_command, train_command
+    from mlrobust.cli.partial import partial_labels_command
 
     app.command("demo")(demo_command)
     app.command("train")(train_command)
     app.command("info")(info_command)
+    app.command("partial-labels")(partial_labels_command)
     app.add_typer(attack.app, name="attack")
     app.add_typer(graph.app, name="graph")
     app.add_typer(portfolio.app, name="portfolio")

@@ -9,8 +9,18 @@ import typer
 from rich.table import Table
 
 from mlrobust.cli.common import console, friendly_errors, progress_bar
+from mlrobust.cli.partial import parse_label_attack, parse_partial_loss
 from mlrobust.datasets import load_dataset
+from mlrobust.datasets.label_attacks import (
+    LabelAttack,
+    PartialLabels,
+    full_labels,
+    remove_labels,
+)
 from mlrobust.models import ModelInfo, build_model, resolve_model, save_checkpoint
+from mlrobust.models.partial_experiment import loss_name
+from mlrobust.models.partial_losses import PartialLossConfig
+from mlrobust.models.partial_training import train_partial
 from mlrobust.models.training import Regime, TrainConfig, clean_metrics, train
 from mlrobust.rules import parse_rule
 
@@ -36,6 +46,10 @@ def train_command(
     pgd_eps: float = typer.Option(0.1, help="l_inf radius of PGD training."),
     pgd_steps: int = typer.Option(5, help="PGD steps per batch."),
     seed: int = typer.Option(0),
+    label_attack: str = typer.Option("", help="Remove training labels first (paper 003): "
+                                     "'targeted:Q', 'random:Q' or 'single'."),
+    partial_loss: str = typer.Option("", help="Loss for partially observed labels: an, wan, "
+                                     "pseudo or pseudo@V (default an with --label-attack)."),
     download: bool = typer.Option(False, help="Fetch missing MNIST/Fashion files from the "
                                   "official mirrors."),
 ) -> None:
@@ -47,6 +61,12 @@ def train_command(
     model = build_model(arch, train_set.input_shape, train_set.num_labels)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, regime=regime, seed=seed,
                          pgd_eps=pgd_eps, pgd_steps=pgd_steps)
+    attack = parse_label_attack(label_attack) if label_attack else None
+    partial = parse_partial_loss(partial_loss or "an") if attack or partial_loss else None
+    labels = None
+    if partial is not None:
+        labels = (remove_labels(train_set.y, attack, seed=seed) if attack is not None
+                  else full_labels(train_set.y))
     with progress_bar() as bar:
         task = bar.add_task(f"training {arch} ({regime.value})", total=epochs)
 
@@ -54,7 +74,10 @@ def train_command(
             bar.update(task, completed=epoch + batch / batches,
                        description=f"epoch {epoch + 1}/{epochs} loss {loss:.4f}")
 
-        history = train(model, train_set, config, progress=report)
+        if partial is not None and labels is not None:
+            history = train_partial(model, train_set, labels, config, partial, progress=report)
+        else:
+            history = train(model, train_set, config, progress=report)
     metrics = clean_metrics(model, test_set, decision)
     info = ModelInfo(
         architecture=arch, input_shape=train_set.input_shape, label_names=train_set.label_names,
@@ -62,7 +85,8 @@ def train_command(
         training={**{k: (v.value if isinstance(v, Regime) else v)
                      for k, v in asdict(config).items()},
                   "losses": list(history.losses), "seconds": round(history.seconds, 1),
-                  "train_images": len(train_set), "test_images": len(test_set)},
+                  "train_images": len(train_set), "test_images": len(test_set),
+                  **_partial_info(attack, partial, labels)},
         metrics=metrics,
     )
     path = save_checkpoint(out, model, info)
@@ -85,6 +109,14 @@ def info_command(
     console.print(str(model))
     if info.metrics:
         console.print(_metrics_table(info.metrics, "clean metrics (stored at training time)"))
+
+
+def _partial_info(attack: LabelAttack | None, partial: PartialLossConfig | None,
+                  labels: PartialLabels | None) -> dict[str, object]:
+    if partial is None or labels is None:
+        return {}
+    return {"label_attack": attack.name if attack is not None else "none",
+            "q_hat": round(labels.q_hat, 6), "partial_loss": loss_name(partial)}
 
 
 def _metrics_table(metrics: dict[str, float], title: str) -> Table:
