@@ -95,8 +95,10 @@ def verify(
             raise InputError(f"Spec {s.name!r} is over {s.n_outputs} outputs but the network "
                              f"has {n_out}.")
     results: dict[int, VerificationResult] = {}
+    # one attack budget for all specs, so many labels per image cannot eat the timeout
+    attack_end = t0 + min(config.attack_time_s, 0.2 * config.timeout_s)
     for i, spec in enumerate(specs):
-        hit = _attack(net, lo, hi, spec, oracle, config)
+        hit = _attack(net, lo, hi, spec, oracle, config, attack_end - time.monotonic())
         if hit is not None:
             x, val = hit
             results[i] = _done(Verdict.FALSIFIED, math.inf, val, x, x, t0, 0, 0, "attack", net)
@@ -138,13 +140,13 @@ def _recheck(x: np.ndarray, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec
 
 
 def _attack(net: Network, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec, oracle: Oracle,
-            config: VerifierConfig) -> tuple[torch.Tensor, float] | None:
+            config: VerifierConfig, time_s: float) -> tuple[torch.Tensor, float] | None:
     """Batched PGD on the IR (see :mod:`mlrobust.verify.attack`); the best few candidates are
     re-checked on the real model."""
-    if config.attack_steps <= 0:
+    if config.attack_steps <= 0 or time_s <= 0:
         return None
     acfg = AttackConfig(steps=config.attack_steps, restarts=config.attack_restarts,
-                        time_s=config.attack_time_s, seed=config.seed)
+                        time_s=time_s, seed=config.seed)
     cands = pgd_candidates(net, lo, hi, spec, acfg)
     if not len(cands):
         return None
@@ -159,8 +161,10 @@ def _attack(net: Network, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec, 
     return None
 
 
-def _clause_upper_crown(net: Network, bounds: LayerBounds, cl: Clause, steps: int) -> float:
-    _, up = alpha_crown(net, bounds, cl.c.to(DTYPE), cl.d.to(DTYPE), steps=steps)
+def _clause_upper_crown(net: Network, bounds: LayerBounds, cl: Clause, steps: int,
+                        deadline: float) -> float:
+    _, up = alpha_crown(net, bounds, cl.c.to(DTYPE), cl.d.to(DTYPE), steps=steps,
+                        deadline=deadline)
     # the at_least-th largest form is at most the at_least-th largest upper bound
     return float(up.topk(cl.at_least).values[-1])
 
@@ -172,7 +176,10 @@ def _verify_spec(net: Network, bounds: LayerBounds, spec: OutputSpec, oracle: Or
     best_bound, best_val, best_x, nodes = -math.inf, None, None, 0
     method = "crown"
     for cl in spec.clauses:
-        ub = _clause_upper_crown(net, bounds, cl, config.alpha_steps)
+        if time.monotonic() > deadline:
+            return _done(Verdict.UNKNOWN, math.inf, best_val, None, _t(best_x), t0, nodes,
+                         n_unst, method, net, "time limit")
+        ub = _clause_upper_crown(net, bounds, cl, config.alpha_steps, deadline)
         if ub < -config.margin and not config.exact_objective:
             best_bound = max(best_bound, ub)
             continue
