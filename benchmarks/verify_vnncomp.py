@@ -27,6 +27,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--nets", nargs="+", default=["256x2", "256x4", "256x6"])
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--baseline-timeout", type=float, default=0.0,
+                    help="timeout of the plain-MILP baseline (0: same as --timeout)")
     ap.add_argument("--limit", type=int, default=0, help="first N instances per net (0: all)")
     ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True)
     args = ap.parse_args()
@@ -38,8 +40,9 @@ def main() -> None:
                      if r["benchmark"] == "mnistfc"}
     configs = {"ours": VerifierConfig(timeout_s=args.timeout, tightening=Tightening.LP)}
     if args.baseline:
-        configs["plain-milp"] = VerifierConfig(timeout_s=args.timeout,
-                                               tightening=Tightening.INTERVAL, attack_steps=0)
+        configs["plain-milp"] = VerifierConfig(
+            timeout_s=args.baseline_timeout or args.timeout, tightening=Tightening.INTERVAL,
+            attack_steps=0, alpha_steps=0)
     with open(root / "mnistfc_instances.csv") as fh:
         rows = [r for r in csv.reader(fh) if r]
     for net in args.nets:

@@ -1,25 +1,36 @@
-"""``mlrobust verify --onnx NET --vnnlib PROP --timeout S``: prints sat/unsat/unknown, time."""
+"""``mlrobust verify``: VNN-COMP mode (``--onnx NET --vnnlib PROP``) prints ``sat|unsat|unknown
+seconds``; model mode (``--model M --dataset D``) certifies each image's label decisions."""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from pathlib import Path
 
 import typer
 
-from mlrobust.errors import MLRobustError
+from mlrobust.errors import InputError, MLRobustError
 from mlrobust.verify.backends import Backend
 from mlrobust.verify.milp import Tightening
 
 
 def verify(
-    onnx: Path = typer.Option(..., "--onnx", help="ONNX network."),
-    vnnlib: Path = typer.Option(..., "--vnnlib", help="VNN-LIB 1.0 property (.vnnlib or .gz)."),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds for the whole instance."),
+    onnx: Path = typer.Option(None, "--onnx", help="ONNX network (VNN-COMP mode)."),
+    vnnlib: Path = typer.Option(None, "--vnnlib", help="VNN-LIB 1.0 property (.vnnlib or .gz)."),
+    model: str = typer.Option(None, "--model", help="Shipped model name or checkpoint path."),
+    dataset: str = typer.Option("samples", "--dataset", help="Dataset name (model mode)."),
+    n: int = typer.Option(10, "--n", help="Number of images (model mode)."),
+    eps: float = typer.Option(0.01, "--eps", help="L-inf radius (model mode)."),
+    prop: str = typer.Option("labels", "--property",
+                             help="labels: every label's decision; topk: predicted labels stay "
+                                  "in the top-k (model mode)."),
+    rule: str = typer.Option("", "--rule", help="threshold:T | topk:K (default: the model's)."),
+    timeout: float = typer.Option(60.0, "--timeout",
+                                  help="Seconds per instance (VNN-COMP) or per image (model)."),
     tightening: str = typer.Option("lp", help="interval | crown | lp | mip"),
     backend: str = typer.Option("highs", help="highs | gurobi"),
 ) -> None:
-    """Verify an ONNX network against a VNN-LIB property (VNN-COMP style)."""
-    from mlrobust.verify.api import verify_vnnlib
+    """Complete verification of VNN-COMP instances or of our own models on a dataset."""
     from mlrobust.verify.verifier import VerifierConfig
 
     try:
@@ -31,10 +42,61 @@ def verify(
             "interval|crown|lp|mip and highs|gurobi.") from None
     if timeout <= 0:
         raise typer.BadParameter("--timeout must be > 0 seconds.")
+    cfg = VerifierConfig(timeout_s=timeout, tightening=level, backend=solver)
     try:
-        ans = verify_vnnlib(onnx, vnnlib, VerifierConfig(timeout_s=timeout, tightening=level,
-                                                         backend=solver))
+        if onnx is not None or vnnlib is not None:
+            if onnx is None or vnnlib is None:
+                raise InputError("VNN-COMP mode needs both --onnx and --vnnlib.")
+            from mlrobust.verify.api import verify_vnnlib
+
+            ans = verify_vnnlib(onnx, vnnlib, cfg)
+            typer.echo(f"{ans.answer} {ans.time_s:.2f}")
+            return
+        if model is None:
+            raise InputError("Give --model (with --dataset) or --onnx and --vnnlib.")
+        _verify_model(model, dataset, n, eps, prop, rule, cfg)
     except MLRobustError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    typer.echo(f"{ans.answer} {ans.time_s:.2f}")
+
+
+def _verify_model(model_name: str, dataset: str, n: int, eps: float, prop: str, rule_text: str,
+                  cfg: object) -> None:
+    import torch
+
+    from mlrobust.datasets import load_dataset
+    from mlrobust.models import resolve_model
+    from mlrobust.rules import TopK, parse_rule
+    from mlrobust.threats import LinfBall
+    from mlrobust.verify.api import certify_labels
+
+    if prop not in ("labels", "topk"):
+        raise InputError(f"Unknown --property {prop!r}; use labels or topk.")
+    if n < 1 or eps < 0:
+        raise InputError("--n must be >= 1 and --eps >= 0.")
+    torch.set_num_threads(1)
+    net, info = resolve_model(model_name)
+    rule = parse_rule(rule_text) if rule_text else info.decision_rule
+    if prop == "topk" and not isinstance(rule, TopK):
+        raise InputError(f"--property topk needs a top-k rule, the model uses {rule}; "
+                         "pass --rule topk:K.")
+    data = load_dataset(dataset, "test", n)
+    if tuple(data.x.shape[1:]) != tuple(info.input_shape):
+        raise InputError(f"Dataset images are {tuple(data.x.shape[1:])} but the model takes "
+                         f"{tuple(info.input_shape)}; pick a matching dataset.")
+    names = info.label_names
+    totals: Counter[str] = Counter()
+    t_all = time.monotonic()
+    for i in range(len(data)):
+        t0 = time.monotonic()
+        cert = certify_labels(net, data.x[i:i + 1], LinfBall(eps), rule, cfg)  # type: ignore[arg-type]
+        on = [c for c in range(len(names)) if bool(cert.clean[0, c])]
+        labels = on if prop == "topk" else list(range(len(names)))
+        verdicts = {c: cert.verdicts[0][c] for c in labels}
+        totals.update(v.name for v in verdicts.values())
+        shown = " ".join(f"{names[c]}{'+' if c in on else '-'}:{verdicts[c].name[0]}"
+                         for c in labels)
+        typer.echo(f"image {i}: {shown}  ({time.monotonic() - t0:.2f}s)")
+    typer.echo(f"{prop} eps={eps} rule={rule}: VERIFIED {totals['VERIFIED']} FALSIFIED "
+               f"{totals['FALSIFIED']} UNKNOWN {totals['UNKNOWN']} "
+               f"in {time.monotonic() - t_all:.1f}s")

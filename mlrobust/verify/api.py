@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -70,11 +71,22 @@ def certify_labels(model: nn.Module, x: torch.Tensor, threat: ThreatModel, rule:
 
 
 def _label_spec(rule: DecisionRule, label: int, on: bool, n: int) -> OutputSpec:
+    """The label's decision flips. The linear clauses include the tie points (sound for
+    proofs); ``decides`` applies the rule itself, so a counterexample must really flip it
+    (e.g. a logit exactly at the threshold is still ON; top-k ties go to the lower index)."""
     if isinstance(rule, Threshold):
-        return threshold_spec(label, on, rule.logit_threshold, n)
-    if isinstance(rule, TopK):
-        return topk_spec(label, rule.k, n) if on else enters_topk_spec(label, rule.k, n)
-    raise InputError(f"Unknown decision rule {rule!r}; use Threshold or TopK.")
+        spec = threshold_spec(label, on, rule.logit_threshold, n)
+    elif isinstance(rule, TopK):
+        spec = topk_spec(label, rule.k, n) if on else enters_topk_spec(label, rule.k, n)
+    else:
+        raise InputError(f"Unknown decision rule {rule!r}; use Threshold or TopK.")
+    return replace(spec, decides=_flip_test(rule, label, on))
+
+
+def _flip_test(rule: DecisionRule, label: int, on: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    def flipped(y: torch.Tensor) -> torch.Tensor:
+        return rule.predict(y)[:, label] != on
+    return flipped
 
 
 def verify_topk(model: nn.Module, x: torch.Tensor, threat: ThreatModel, target_label: int, k: int,
@@ -91,7 +103,7 @@ def verify_topk(model: nn.Module, x: torch.Tensor, threat: ThreatModel, target_l
         raise InputError(f"verify_topk takes one image, got a batch of {x.shape[0]}.")
     net = from_torch(model, tuple(x.shape[1:]))
     lo, hi = threat.bounds(x)
-    spec = topk_spec(target_label, k, net.n_outputs)
+    spec = _label_spec(TopK(k), target_label, True, net.n_outputs)
     return verify(net, lo[0], hi[0], [spec], TorchOracle(model, tuple(x.shape[1:])), config)[0]
 
 
@@ -134,6 +146,4 @@ def verify_vnnlib(onnx_path: str | Path, vnnlib_path: str | Path,
 
 
 def _with_timeout(config: VerifierConfig, timeout: float) -> VerifierConfig:
-    from dataclasses import replace
-
     return replace(config, timeout_s=timeout)

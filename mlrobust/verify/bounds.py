@@ -19,6 +19,7 @@ Examples:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
@@ -97,7 +98,8 @@ def crown(
     return low[:rows] + dd, -low[rows:] + dd
 
 
-def _backward(net: Network, bounds: LayerBounds, a: torch.Tensor, k: int) -> torch.Tensor:
+def _backward(net: Network, bounds: LayerBounds, a: torch.Tensor, k: int,
+              alphas: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
     const = torch.zeros(a.shape[0], dtype=DTYPE)
     for j in range(k, -1, -1):
         layer = net.layers[j]
@@ -106,7 +108,7 @@ def _backward(net: Network, bounds: LayerBounds, a: torch.Tensor, k: int) -> tor
             a = layer.back(a)
         elif isinstance(layer, ReLU):
             lo, hi = bounds.input_of(j)
-            a, const = _relu_back(a, const, lo, hi)
+            a, const = _relu_back(a, const, lo, hi, None if alphas is None else alphas[j])
         elif isinstance(layer, MaxPool):
             lo, hi = bounds.input_of(j)
             a, const = _maxpool_back(a, const, layer, lo, hi)
@@ -117,7 +119,8 @@ def _backward(net: Network, bounds: LayerBounds, a: torch.Tensor, k: int) -> tor
 
 
 def _relu_back(
-    a: torch.Tensor, const: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor
+    a: torch.Tensor, const: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+    slope: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     unstable = (lo < 0) & (hi > 0)
     active = lo >= 0
@@ -125,7 +128,9 @@ def _relu_back(
     s_up = torch.where(unstable, hi / (hi - lo).clamp_min(1e-30), active.to(DTYPE))
     b_up = torch.where(unstable, -s_up * lo, torch.zeros_like(lo))
     # lower relaxation relu(z) >= alpha z, alpha in {0, 1} (CROWN's adaptive choice)
-    alpha = torch.where(unstable, (hi >= -lo).to(DTYPE), active.to(DTYPE))
+    # (or, for alpha-CROWN, any per-row slope in [0, 1]: each is a sound lower relaxation)
+    free = (hi >= -lo).to(DTYPE) if slope is None else slope.clamp(0.0, 1.0)
+    alpha = torch.where(unstable, free, active.to(DTYPE))
     pos, neg = a.clamp_min(0), a.clamp_max(0)
     return pos * alpha + neg * s_up, const + neg @ b_up
 
@@ -152,14 +157,65 @@ def _maxpool_back(
     return out, const
 
 
-def crown_bounds(net: Network, lo: torch.Tensor, hi: torch.Tensor) -> LayerBounds:
-    """Interval bounds, improved by CROWN at every affine layer whose output feeds a
-    non-linearity (and at the logits)."""
+def alpha_crown(
+    net: Network, bounds: LayerBounds, c: torch.Tensor, d: torch.Tensor | None = None,
+    upto: int | None = None, steps: int = 20, lr: float = 0.25, deadline: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CROWN with optimised lower-relaxation slopes (alpha-CROWN): every slope in ``[0, 1]``
+    gives a sound bound, so a few projected-gradient (Adam) steps per output row tighten it
+    and the best bound seen per row is kept. Starts from CROWN's choice; never looser.
+
+    Shapes as :func:`crown`: ``c [R, n_out_upto]``, ``d [R]`` -> lower ``[R]``, upper ``[R]``.
+    """
+    k = len(net.layers) - 1 if upto is None else upto
+    c = c.to(DTYPE)
+    rows = c.shape[0]
+    both = torch.cat([c, -c])
+    relus = [j for j in range(k + 1) if isinstance(net.layers[j], ReLU)]
+    alphas: dict[int, torch.Tensor] = {}
+    for j in relus:
+        lo, hi = bounds.input_of(j)
+        alphas[j] = (hi >= -lo).to(DTYPE).expand(both.shape[0], -1).clone().requires_grad_(True)
+    with torch.no_grad():
+        best = _backward(net, bounds, both, k)
+    if steps > 0 and relus:
+        # plain Adam written out: torch.optim's first use imports torch._dynamo (~10 s here)
+        params = list(alphas.values())
+        m1 = [torch.zeros_like(p) for p in params]
+        m2 = [torch.zeros_like(p) for p in params]
+        for t in range(1, steps + 1):
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            low = _backward(net, bounds, both, k, alphas)
+            best = torch.maximum(best, low.detach())
+            grads = torch.autograd.grad(-low.sum(), params)
+            with torch.no_grad():
+                for p, g, u, v in zip(params, grads, m1, m2, strict=True):
+                    u.mul_(0.9).add_(g, alpha=0.1)
+                    v.mul_(0.999).addcmul_(g, g, value=0.001)
+                    step = lr * (u / (1 - 0.9 ** t)) / ((v / (1 - 0.999 ** t)).sqrt() + 1e-8)
+                    p.sub_(step).clamp_(0.0, 1.0)
+        with torch.no_grad():
+            best = torch.maximum(best, _backward(net, bounds, both, k, alphas))
+    dd = torch.zeros(rows, dtype=DTYPE) if d is None else d.to(DTYPE)
+    return best[:rows] + dd, -best[rows:] + dd
+
+
+def crown_bounds(net: Network, lo: torch.Tensor, hi: torch.Tensor,
+                 alpha_steps: int = 0) -> LayerBounds:
+    """Interval bounds, improved by CROWN (alpha-CROWN with ``alpha_steps > 0``) at every affine
+    layer whose output feeds a non-linearity (and at the logits)."""
     bounds = interval_bounds(net, lo, hi)
-    return refine_from(net, bounds, 0)
+    return refine_from(net, bounds, 0, alpha_steps)
 
 
-def refine_from(net: Network, bounds: LayerBounds, start: int) -> LayerBounds:
+#: alpha-CROWN on an intermediate layer keeps one slope per (bound row, neuron below); above
+#: this many slopes (e.g. wide convolutions) plain CROWN is used for that layer.
+ALPHA_MAX_SLOPES = 2_000_000
+
+
+def refine_from(net: Network, bounds: LayerBounds, start: int,
+                alpha_steps: int = 0) -> LayerBounds:
     """Recompute layers ``start..`` with interval + CROWN, keeping the tighter of old and new."""
     n = len(net.layers)
     seen_nonlinear = any(not isinstance(x, Linear) for x in net.layers[:start])
@@ -169,7 +225,13 @@ def refine_from(net: Network, bounds: LayerBounds, start: int) -> LayerBounds:
         bounds = bounds.replace(i, a, b)
         if isinstance(layer, Linear) and seen_nonlinear:
             eye = torch.eye(layer.n_out, dtype=DTYPE)
-            cl, cu = crown(net, bounds, eye, upto=i)
+            slopes = 2 * layer.n_out * sum(
+                net.layers[j - 1].n_out for j in range(1, i) if isinstance(net.layers[j], ReLU)
+                and isinstance(net.layers[j - 1], Linear))
+            if alpha_steps > 0 and slopes <= ALPHA_MAX_SLOPES:
+                cl, cu = alpha_crown(net, bounds, eye, upto=i, steps=alpha_steps)
+            else:
+                cl, cu = crown(net, bounds, eye, upto=i)
             bounds = bounds.replace(i, cl, cu)
         if not isinstance(layer, Linear):
             seen_nonlinear = True

@@ -56,6 +56,10 @@ class Linear:
     def back(self, a: torch.Tensor) -> torch.Tensor:
         """``a @ W`` for coefficients ``a [R, n_out]`` -> ``[R, n_in]`` (CROWN's backward step)."""
         if self.weight.is_sparse:
+            if not a.requires_grad:
+                # SciPy's CSR product is ~10x faster than torch.sparse.mm on one thread here
+                csr = self.csr()
+                return torch.from_numpy(np.ascontiguousarray(csr.T.dot(a.numpy().T).T))
             return torch.sparse.mm(self.weight.t(), a.t()).t()
         return a @ self.weight
 

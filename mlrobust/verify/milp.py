@@ -190,6 +190,7 @@ class TighteningConfig:
     total_time_s: float = 60.0
     backend: Backend = Backend.HIGHS
     threads: int = 1
+    alpha_steps: int = 0
 
 
 def tighten(net: Network, lo: torch.Tensor, hi: torch.Tensor,
@@ -197,7 +198,7 @@ def tighten(net: Network, lo: torch.Tensor, hi: torch.Tensor,
     """Sound per-layer bounds at the requested tightening level."""
     bounds = interval_bounds(net, lo, hi)
     if config.level >= Tightening.CROWN:
-        bounds = refine_from(net, bounds, 0)
+        bounds = refine_from(net, bounds, 0, config.alpha_steps)
     if config.level < Tightening.LP:
         return bounds
     deadline = time.monotonic() + config.total_time_s
@@ -207,7 +208,7 @@ def tighten(net: Network, lo: torch.Tensor, hi: torch.Tensor,
         if isinstance(layer, Linear) and isinstance(nxt, ReLU) and seen_nonlinear:
             for relax in (True, False) if config.level >= Tightening.MIP else (True,):
                 bounds = _tighten_layer(net, bounds, k, relax, config, deadline)
-            bounds = refine_from(net, bounds, k + 1)
+            bounds = refine_from(net, bounds, k + 1, config.alpha_steps)
         if not isinstance(layer, Linear):
             seen_nonlinear = True
         if time.monotonic() > deadline:

@@ -24,6 +24,7 @@ Examples:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -60,11 +61,18 @@ class Clause:
 
 @dataclass(frozen=True, eq=False)
 class OutputSpec:
-    """A disjunction of clauses: the property fails when any clause is violated."""
+    """A disjunction of clauses: the property fails when any clause is violated.
+
+    ``decides``: optional exact test on the *real* model's logits ``[N, L]`` -> bool ``[N]``
+    (True = the property fails there), used to accept counterexamples. The linear clauses are
+    then a sound over-approximation of that set (e.g. boundary points), used for proofs and
+    search; a decision rule's own ``predict`` settles ties exactly as the pipeline would.
+    """
 
     clauses: tuple[Clause, ...]
     n_outputs: int
     name: str = field(default="")
+    decides: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None)
 
     def __post_init__(self) -> None:
         if not self.clauses:
@@ -77,6 +85,13 @@ class OutputSpec:
     def value(self, y: torch.Tensor) -> torch.Tensor:
         """Largest clause value, ``[N]``; ``>= 0`` means the property is violated at ``y``."""
         return torch.stack([cl.value(y) for cl in self.clauses], dim=1).amax(dim=1)
+
+    def violated(self, y: torch.Tensor) -> torch.Tensor:
+        """Bool ``[N]``: the property fails at logits ``y [N, L]`` (exactly, via ``decides``
+        when given; else ``value >= 0``)."""
+        if self.decides is not None:
+            return self.decides(y)
+        return self.value(y) >= 0
 
 
 def _rival_rows(target: int, n: int) -> tuple[torch.Tensor, list[int]]:

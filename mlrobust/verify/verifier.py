@@ -27,8 +27,9 @@ import numpy as np
 import torch
 
 from mlrobust.verdicts import Verdict
+from mlrobust.verify.attack import AttackConfig, pgd_candidates
 from mlrobust.verify.backends import Backend, Status, open_session
-from mlrobust.verify.bounds import LayerBounds, check_box, crown, unstable_count
+from mlrobust.verify.bounds import LayerBounds, alpha_crown, check_box, crown, unstable_count
 from mlrobust.verify.ir import DTYPE, Network
 from mlrobust.verify.milp import Tightening, TighteningConfig, encode, tighten
 from mlrobust.verify.oracle import Oracle, snap_into_box
@@ -48,8 +49,10 @@ class VerifierConfig:
     lp_neuron_time_s: float = 2.0
     mip_neuron_time_s: float = 1.0
     margin: float = 1e-4
-    attack_steps: int = 50
-    attack_restarts: int = 8
+    attack_steps: int = 100
+    attack_restarts: int = 16
+    attack_time_s: float = 5.0
+    alpha_steps: int = 20
     exact_objective: bool = False
     threads: int = 1
     seed: int = 0
@@ -92,8 +95,10 @@ def verify(
             raise InputError(f"Spec {s.name!r} is over {s.n_outputs} outputs but the network "
                              f"has {n_out}.")
     results: dict[int, VerificationResult] = {}
+    # one attack budget for all specs, so many labels per image cannot eat the timeout
+    attack_end = t0 + min(config.attack_time_s, 0.2 * config.timeout_s)
     for i, spec in enumerate(specs):
-        hit = _attack(net, lo, hi, spec, oracle, config)
+        hit = _attack(net, lo, hi, spec, oracle, config, attack_end - time.monotonic())
         if hit is not None:
             x, val = hit
             results[i] = _done(Verdict.FALSIFIED, math.inf, val, x, x, t0, 0, 0, "attack", net)
@@ -103,7 +108,7 @@ def verify(
     tcfg = TighteningConfig(level=config.tightening, lp_time_s=config.lp_neuron_time_s,
                             mip_time_s=config.mip_neuron_time_s, backend=config.backend,
                             total_time_s=config.timeout_s * config.tighten_fraction,
-                            threads=config.threads)
+                            threads=config.threads, alpha_steps=config.alpha_steps)
     bounds = tighten(net, lo, hi, tcfg)
     n_unst = unstable_count(net, bounds)
     for i in todo:
@@ -129,48 +134,37 @@ def _recheck(x: np.ndarray, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec
         return None
     y = torch.from_numpy(oracle(snapped[None, :]))
     value = float(spec.value(y)[0])
-    if value >= 0:
+    if bool(spec.violated(y)[0]):
         return torch.from_numpy(snapped.astype(np.float64)), value
     return None
 
 
 def _attack(net: Network, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec, oracle: Oracle,
-            config: VerifierConfig) -> tuple[torch.Tensor, float] | None:
-    """PGD on the IR (float64), one run per clause (per form for ``at_least = 1``: maximising
-    the max of several forms gets stuck on the currently largest); candidates re-checked."""
-    if config.attack_steps <= 0:
+            config: VerifierConfig, time_s: float) -> tuple[torch.Tensor, float] | None:
+    """Batched PGD on the IR (see :mod:`mlrobust.verify.attack`); the best few candidates are
+    re-checked on the real model."""
+    if config.attack_steps <= 0 or time_s <= 0:
         return None
-    gen = torch.Generator().manual_seed(config.seed)
-    goals: list[Clause] = []
-    for cl in spec.clauses:
-        if cl.at_least == 1 and cl.c.shape[0] > 1:
-            goals += [Clause(cl.c[r:r + 1], cl.d[r:r + 1], 1) for r in range(cl.c.shape[0])]
-        else:
-            goals.append(cl)
-    n = max(config.attack_restarts, 1)
-    for goal in goals:
-        x = lo + (hi - lo) * torch.rand(n, lo.numel(), generator=gen, dtype=DTYPE)
-        x[0] = (lo + hi) / 2
-        for t in range(config.attack_steps):
-            x = x.detach().requires_grad_(True)
-            val = goal.value(net.forward(x))
-            if (val >= 0).any():
-                break
-            (grad,) = torch.autograd.grad(val.sum(), x)
-            step = (hi - lo) * (0.25 * (1 - t / config.attack_steps) + 0.01)
-            x = torch.max(torch.min(x + step * grad.sign(), hi), lo)
-        with torch.no_grad():
-            vals = spec.value(net.forward(x))
-        j = int(torch.argmax(vals))
-        if vals[j] >= -1e-6:
-            hit = _recheck(x[j].detach().numpy(), lo, hi, spec, oracle)
-            if hit is not None:
-                return hit
+    acfg = AttackConfig(steps=config.attack_steps, restarts=config.attack_restarts,
+                        time_s=time_s, seed=config.seed)
+    cands = pgd_candidates(net, lo, hi, spec, acfg)
+    if not len(cands):
+        return None
+    with torch.no_grad():
+        vals = spec.value(net.forward(cands))
+    for j in range(min(len(cands), 8)):
+        if vals[j] < -1e-6:
+            break
+        hit = _recheck(cands[j].numpy(), lo, hi, spec, oracle)
+        if hit is not None:
+            return hit
     return None
 
 
-def _clause_upper_crown(net: Network, bounds: LayerBounds, cl: Clause) -> float:
-    _, up = crown(net, bounds, cl.c.to(DTYPE), cl.d.to(DTYPE))
+def _clause_upper_crown(net: Network, bounds: LayerBounds, cl: Clause, steps: int,
+                        deadline: float) -> float:
+    _, up = alpha_crown(net, bounds, cl.c.to(DTYPE), cl.d.to(DTYPE), steps=steps,
+                        deadline=deadline)
     # the at_least-th largest form is at most the at_least-th largest upper bound
     return float(up.topk(cl.at_least).values[-1])
 
@@ -182,7 +176,10 @@ def _verify_spec(net: Network, bounds: LayerBounds, spec: OutputSpec, oracle: Or
     best_bound, best_val, best_x, nodes = -math.inf, None, None, 0
     method = "crown"
     for cl in spec.clauses:
-        ub = _clause_upper_crown(net, bounds, cl)
+        if time.monotonic() > deadline:
+            return _done(Verdict.UNKNOWN, math.inf, best_val, None, _t(best_x), t0, nodes,
+                         n_unst, method, net, "time limit")
+        ub = _clause_upper_crown(net, bounds, cl, config.alpha_steps, deadline)
         if ub < -config.margin and not config.exact_objective:
             best_bound = max(best_bound, ub)
             continue
