@@ -41,4 +41,5 @@ __all__ = [
     "load_model",
     "make_executor",
     "model_from_module",
+    "model_name",
 ]

@@ -20,10 +20,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser from PyPI
+    import tomli as tomllib  # type: ignore[no-redef]
 
 from mlrobust.errors import CorruptFileError, InputError
 from mlrobust.rules import DecisionRule, parse_rule
