@@ -67,7 +67,7 @@ class EvaluationConfig:
     graph: str = ""
     rule: DecisionRule | None = None
     attacks: tuple[str, ...] = ("mla-u", "mla-c")
-    attack_steps: int = 100
+    attack_steps: int = 50
     target_sizes: tuple[int, ...] = (1, 2)
     eps: tuple[float, ...] = DEFAULT_EPS
     falsifier: str = "mla-u"

@@ -123,7 +123,7 @@ table{border-collapse:collapse;margin:1em 0;font-size:.92em}
 td,th{border:1px solid #ccc;padding:.25em .55em;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 .note{background:#fff6dd;border:1px solid #d9b84c;padding:.5em;margin:1em 0}
-img{max-width:100%}figure{margin:1em 0}pre{background:#f7f7f7;padding:.6em;overflow:auto}
+div.wide{overflow-x:auto}img{max-width:100%}figure{margin:1em 0}pre{background:#f7f7f7;padding:.6em;overflow:auto}
 </style></head><body>
 <h1>Robustness report: {{ r.model }}</h1>
 <p>Model <code>{{ r.model_ref }}</code>, decision rule <code>{{ r.rule }}</code>,
@@ -139,9 +139,9 @@ witness, re-checked by a forward pass of the model) or UNKNOWN. A property is on
 of the clean prediction. An image counts as <em>certified</em> when all its cells are VERIFIED
 (lower bound) and <em>not falsified</em> when none is FALSIFIED (upper bound); robust accuracy
 also needs the clean prediction to be correct. The gap between them is UNKNOWN, never robust.</p>
-<table><tr>{% for c in rob_cols %}<th>{{ c }}</th>{% endfor %}</tr>
+<div class="wide"><table><tr>{% for c in rob_cols %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in r.robustness %}<tr>{% for c in rob_cols %}<td>{{ fmt(row[c]) }}</td>{% endfor %}
-</tr>{% endfor %}</table>
+</tr>{% endfor %}</table></div>
 <figure><img id="plot-robustness" alt="certified vs empirical robust accuracy"
 src="data:image/png;base64,{{ imgs.robustness }}"></figure>
 <h2>Attacks (paper 001 Table 1 style)</h2>
