@@ -123,7 +123,8 @@ table{border-collapse:collapse;margin:1em 0;font-size:.92em}
 td,th{border:1px solid #ccc;padding:.25em .55em;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 .note{background:#fff6dd;border:1px solid #d9b84c;padding:.5em;margin:1em 0}
-div.wide{overflow-x:auto}img{max-width:100%}figure{margin:1em 0}pre{background:#f7f7f7;padding:.6em;overflow:auto}
+div.wide{overflow-x:auto}img{max-width:100%}figure{margin:1em 0}
+pre{background:#f7f7f7;padding:.6em;overflow:auto}
 </style></head><body>
 <h1>Robustness report: {{ r.model }}</h1>
 <p>Model <code>{{ r.model_ref }}</code>, decision rule <code>{{ r.rule }}</code>,
