@@ -29,7 +29,7 @@ def run_layered(model: LoadedModel, x: torch.Tensor, masks: torch.Tensor, object
     ``masks [N, O, H, W]``, ``objects [N, O]``) around their first predicted object."""
     if not layered_available() or not isinstance(model.rule, TopK) or masks.shape[1] == 0:
         return None
-    from mlrobust import synthesis
+    synthesis: Any = importlib.import_module("mlrobust.synthesis")
     from mlrobust.verify.verifier import VerifierConfig
 
     cfg = synthesis.SynthesisConfig(max_calls=20, time_limit_s=timeout_s * 5,

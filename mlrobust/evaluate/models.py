@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -12,7 +13,7 @@ from torch import nn
 from mlrobust.errors import InputError
 from mlrobust.rules import DecisionRule
 from mlrobust.verify.ir import Network
-from mlrobust.verify.oracle import OnnxOracle, Oracle, TorchOracle
+from mlrobust.verify.oracle import OnnxOracle, TorchOracle
 
 
 class IRModule(nn.Module):
@@ -39,7 +40,7 @@ class LoadedModel:
     label_names: tuple[str, ...] | None
     input_shape: tuple[int, int, int]
     net: Network
-    oracle: Oracle
+    oracle: Any  # an mlrobust.verify.oracle.Oracle (TorchOracle's read-only dtype trips mypy)
 
 
 def load_model(ref: str, rule: DecisionRule | None,

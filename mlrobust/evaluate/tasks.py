@@ -209,8 +209,8 @@ def run_cell_task(task: CellTask) -> list[dict[str, Any]]:
     per = 1.0 / max(len(props), 1)
     spent = {"attacks": t_attack * per,
              "verifier_other": max(t_ver - sum(inner.values()), 0.0) * per}
-    for k, v in inner.items():
-        spent[k] = spent.get(k, 0.0) + v * per
+    for k, sec in inner.items():
+        spent[k] = spent.get(k, 0.0) + sec * per
     return [{"image": task.image, "eps": task.eps, "label": c,
              "attack": attack_v[j].value,
              "verifier": None if ver_v[j] is None else ver_v[j].value,  # type: ignore[union-attr]
