@@ -48,6 +48,10 @@ def _register() -> None:
     app.add_typer(graph.app, name="graph")
     app.add_typer(portfolio.app, name="portfolio")
     app.command("verify")(verify_cli.verify)
+    from mlrobust.cli import evaluate as evaluate_cli
+
+    app.command("evaluate")(evaluate_cli.evaluate_command)
+    app.command("compare")(evaluate_cli.compare_command)
 
 
 _register()

@@ -1,0 +1,194 @@
+"""The evaluation's one configuration value, and its TOML form.
+
+Every knob of a run lives in :class:`EvaluationConfig` (frozen, keyword-only). The TOML file
+uses the same field names; unknown keys are rejected by name so a typo never silently falls
+back to a default.
+
+Example ``eval.toml``::
+
+    models = ["double_mnist_none", "runs/mine.safetensors"]
+    dataset = "samples"
+    n = 20
+    eps = [0.002, 0.005, 0.01]
+    attacks = ["mla-u", "mla-c"]
+    verifier = "milp"
+    verifier_timeout_s = 5.0
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser from PyPI
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from mlrobust.errors import CorruptFileError, InputError
+from mlrobust.rules import DecisionRule, parse_rule
+from mlrobust.verify.milp import Tightening
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EPS = (0.002, 0.005, 0.01, 0.02)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationConfig:
+    """Everything one ``mlrobust evaluate`` run does.
+
+    Attributes:
+        models: shipped model names, checkpoint paths (``.safetensors``/``.json``) or ``.onnx``.
+        dataset, split, n: images to evaluate (``mlrobust.datasets.load_dataset``); the first n.
+        graph: label graph (prebuilt name or JSON path) for GMLA and FR_S; ``""`` = none.
+        rule: decision rule; ``None`` = the checkpoint's (required for ONNX models).
+        attacks, attack_steps, target_sizes: the Table-1 attacks, their iterations and |Omega|.
+        eps: the l_inf radii (on [0, 1] pixels), one axis of every result.
+        falsifier: attack that looks for a witness per (image, eps, property) cell (margin loss).
+        verifier: verifier name (:mod:`mlrobust.evaluate.verifiers`) for the certified side.
+        verifier_timeout_s, tightening: the verifier's limit per (image, eps) and bound ladder.
+        verify_falsified: also run the verifier on cells an attack already falsified (a
+            soundness cross-check; costs the time limit on each such cell).
+        layered, layered_samples: layered-epsilon synthesis on a few images when available.
+        workers: processes for the cells (1 = in this process).
+        seed: target sets and verifier restarts.
+        out_dir: reports go to ``out_dir/<model-name>/``.
+    """
+
+    models: tuple[str, ...] = ("double_mnist_none", "double_mnist_l0", "double_mnist_pgd")
+    dataset: str = "samples"
+    split: str = "test"
+    n: int = 8
+    graph: str = ""
+    rule: DecisionRule | None = None
+    attacks: tuple[str, ...] = ("mla-u", "mla-c")
+    attack_steps: int = 50
+    target_sizes: tuple[int, ...] = (1, 2)
+    eps: tuple[float, ...] = DEFAULT_EPS
+    falsifier: str = "mla-u"
+    verifier: str = "milp"
+    verifier_timeout_s: float = 2.0
+    tightening: Tightening = Tightening.INTERVAL
+    verify_falsified: bool = False
+    layered: bool = True
+    layered_samples: int = 2
+    workers: int = 2
+    seed: int = 0
+    out_dir: Path = field(default=Path("reports"))
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise InputError("No models to evaluate; give at least one model name or path.")
+        if self.n < 1:
+            raise InputError(f"n must be at least 1, got {self.n}.")
+        if not self.eps or any(not (0 < e < 1) for e in self.eps):
+            raise InputError(f"eps must be a non-empty list of radii in (0, 1), got {self.eps}.")
+        if len(set(self.eps)) != len(self.eps):
+            raise InputError(f"eps has repeated values: {self.eps}.")
+        if any(s < 1 for s in self.target_sizes):
+            raise InputError(f"target_sizes must be positive, got {self.target_sizes}.")
+        if self.attack_steps < 1:
+            raise InputError(f"attack_steps must be at least 1, got {self.attack_steps}.")
+        if not self.verifier_timeout_s > 0:
+            raise InputError("verifier_timeout_s must be positive.")
+        if self.workers < 1:
+            raise InputError(f"workers must be at least 1, got {self.workers}.")
+        names = [model_name(m) for m in self.models]
+        if len(set(names)) != len(names):
+            raise InputError(f"Two models share a report folder name: {names}; rename one file.")
+
+    def fingerprint(self, model: str) -> str:
+        """Hash of the settings that change a stored cell's result (not the grid, n, workers):
+        a report folder written with other settings is refused instead of mixed."""
+        keep = {
+            "model": model, "dataset": self.dataset, "split": self.split, "graph": self.graph,
+            "rule": str(self.rule), "attack_steps": self.attack_steps,
+            "falsifier": self.falsifier, "verifier": self.verifier,
+            "verifier_timeout_s": self.verifier_timeout_s, "tightening": self.tightening.name,
+            "verify_falsified": self.verify_falsified, "seed": self.seed,
+        }
+        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON types, the shape :func:`config_from_mapping` reads back."""
+        out = asdict(self)
+        out["rule"] = None if self.rule is None else str(self.rule)
+        out["tightening"] = self.tightening.name.lower()
+        out["out_dir"] = str(self.out_dir)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def model_name(ref: str) -> str:
+    """Report folder name of a model reference: the stem of a path, or the shipped name."""
+    p = Path(ref)
+    return p.with_suffix("").name if p.suffix in (".safetensors", ".json", ".onnx") else p.name
+
+
+def default_config(**overrides: Any) -> EvaluationConfig:
+    """The embedded default: the shipped Double-MNIST models that are installed."""
+    from mlrobust.models import SHIPPED
+
+    assets = Path(__file__).resolve().parent.parent / "assets" / "models"
+    present = tuple(m for m in SHIPPED if (assets / f"{m}.safetensors").exists())
+    missing = sorted(set(SHIPPED) - set(present))
+    if missing:
+        log.warning("shipped models not installed, left out: %s", ", ".join(missing))
+    return replace(EvaluationConfig(models=present or SHIPPED[:1]), **overrides)
+
+
+_TUPLES = {"models": str, "attacks": str, "eps": float, "target_sizes": int}
+
+
+def config_from_mapping(data: dict[str, Any], *, base: EvaluationConfig | None = None,
+                        source: str = "config") -> EvaluationConfig:
+    """Build a config from plain values (TOML/JSON); unknown keys are an error naming them."""
+    known = {f.name for f in fields(EvaluationConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InputError(f"{source}: unknown key(s) {', '.join(map(repr, unknown))}; known keys: "
+                         f"{', '.join(sorted(known))}.")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        try:
+            if key in _TUPLES:
+                items = value if isinstance(value, list) else [value]
+                values[key] = tuple(_TUPLES[key](v) for v in items)
+            elif key == "rule":
+                values[key] = None if value in (None, "") else parse_rule(str(value))
+            elif key == "tightening":
+                values[key] = _tightening(str(value))
+            elif key == "out_dir":
+                values[key] = Path(value)
+            else:
+                values[key] = value
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{source}: bad value for {key!r}: {value!r} ({exc}).") from exc
+    for key in ("n", "attack_steps", "layered_samples", "workers", "seed"):
+        if key in values and (isinstance(values[key], bool) or not isinstance(values[key], int)):
+            raise InputError(f"{source}: {key!r} must be an integer, got {values[key]!r}.")
+    return replace(base or default_config(), **values)
+
+
+def _tightening(text: str) -> Tightening:
+    try:
+        return Tightening[text.upper()]
+    except KeyError:
+        raise InputError(f"Unknown tightening {text!r}; use one of "
+                         f"{', '.join(t.name.lower() for t in Tightening)}.") from None
+
+
+def load_config(path: str | Path, *, base: EvaluationConfig | None = None) -> EvaluationConfig:
+    """Read a TOML file (top-level keys = :class:`EvaluationConfig` fields)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Config file not found: {path}.")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise CorruptFileError(f"{path} is not valid TOML: {exc}") from exc
+    return config_from_mapping(data, base=base, source=str(path))

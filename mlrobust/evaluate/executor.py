@@ -1,0 +1,76 @@
+"""Executors: where units of work run. The runner needs only ``map_unordered``, so a
+distributed engine (Ray, Dask, a job queue) is one more class with that method."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, Protocol, TypeVar
+
+from mlrobust.evaluate.tasks import init_worker
+
+T = TypeVar("T")
+
+
+class Executor(Protocol):
+    """Runs ``fn`` on each task and yields ``(task, result)`` as results arrive (any order).
+    Closing the iterator early must stop pending work; a task's exception is re-raised."""
+
+    def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]
+                      ) -> Iterator[tuple[T, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class SerialExecutor:
+    """In this process, one task at a time (``workers = 1``; debuggers and tests)."""
+
+    def __init__(self) -> None:
+        init_worker()
+
+    def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]
+                      ) -> Iterator[tuple[T, Any]]:
+        for task in tasks:
+            yield task, fn(task)
+
+    def close(self) -> None:
+        pass
+
+
+class PoolExecutor:
+    """A ``concurrent.futures`` process pool (spawned workers: forking a process that already
+    runs torch's thread pools can deadlock). At most ``2 * workers`` tasks are in flight, so a
+    kill loses little and an early stop cancels the rest."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=init_worker)
+
+    def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]
+                      ) -> Iterator[tuple[T, Any]]:
+        pending: dict[Future[Any], T] = {}
+        todo = iter(tasks)
+        try:
+            while True:
+                while len(pending) < 2 * self.workers:
+                    task = next(todo, None)
+                    if task is None:
+                        break
+                    pending[self._pool.submit(fn, task)] = task
+                if not pending:
+                    return
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield pending.pop(fut), fut.result()
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def make_executor(workers: int) -> Executor:
+    return SerialExecutor() if workers <= 1 else PoolExecutor(workers)

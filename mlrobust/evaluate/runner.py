@@ -1,0 +1,245 @@
+"""The orchestrator: clean metrics -> attacks per (eps, |Omega|) -> per (image, eps, property)
+cells (attack witness, then verifier) -> layered epsilons when available -> report.
+
+Finished work is stored at once (:class:`~mlrobust.evaluate.store.CellStore`); a re-run skips
+it. A cell both VERIFIED and FALSIFIED raises :class:`~mlrobust.errors.SoundnessError` and stops
+the run (the cells stored before it stay, the conflicting one is not stored).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from mlrobust.errors import InputError
+from mlrobust.evaluate import tasks as T
+from mlrobust.evaluate.config import EvaluationConfig, model_name
+from mlrobust.evaluate.executor import Executor, make_executor
+from mlrobust.evaluate.layered import run_layered
+from mlrobust.evaluate.models import LoadedModel, load_model
+from mlrobust.evaluate.store import CellStore
+from mlrobust.evaluate.summary import (
+    EvaluationResult,
+    final_verdict,
+    robustness_rows,
+    timing_totals,
+)
+from mlrobust.evaluate.verifiers import VerifierSettings, get_verifier
+
+log = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    """Where the runner reports progress (the CLI draws rich bars with an ETA)."""
+
+    def start(self, description: str, total: int, completed: int) -> None: ...
+
+    def advance(self, n: int = 1) -> None: ...
+
+
+class _NoProgress:
+    def start(self, description: str, total: int, completed: int) -> None:
+        log.info("%s: %d of %d already done", description, completed, total)
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    result: EvaluationResult
+    folder: Path
+    files: tuple[Path, ...]
+
+
+def check_names(config: EvaluationConfig) -> None:
+    """Unknown attack/verifier names fail before any work, listing what exists."""
+    from mlrobust.attacks import available_attacks
+
+    known = available_attacks()
+    for name in (*config.attacks, config.falsifier):
+        if name not in known:
+            raise InputError(f"Unknown attack {name!r}; available: {', '.join(sorted(known))}.")
+    get_verifier(config.verifier)
+
+
+def prepare_folder(folder: Path, fresh: bool = False) -> None:
+    """Create the report folder and prove it is writable (clear error otherwise)."""
+    try:
+        if fresh and (folder / "cells.sqlite").exists():
+            (folder / "cells.sqlite").unlink()
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"Cannot write the report folder {folder} ({exc.strerror}); choose "
+                         "another with --out or fix its permissions.") from exc
+
+
+def evaluate(config: EvaluationConfig, *, progress: Progress | None = None,
+             executor: Executor | None = None, fresh: bool = False,
+             models: dict[str, LoadedModel] | None = None) -> list[ModelReport]:
+    """Evaluate every model of ``config``; one report folder each under ``config.out_dir``.
+
+    ``models``: in-memory models by reference (used with ``workers = 1``; tests).
+    """
+    from mlrobust.datasets import load_dataset
+
+    check_names(config)
+    data = load_dataset(config.dataset, config.split, config.n, seed=config.seed)
+    if len(data) < config.n:
+        log.warning("dataset has only %d images; evaluating those", len(data))
+    for ref in config.models:
+        prepare_folder(config.out_dir / model_name(ref), fresh)
+    loaded = {ref: (models or {}).get(ref) or load_model(ref, config.rule, data.input_shape)
+              for ref in config.models}
+    for ref, m in loaded.items():
+        n_out = m.net.n_outputs
+        if n_out != data.num_labels:
+            raise InputError(f"The model {ref} predicts {n_out} labels but the dataset "
+                             f"{config.dataset!r} has {data.num_labels}; pass a dataset (and "
+                             "graph) matching the model's labels.")
+        if models and ref in models:
+            T.register_model(m)
+    own = executor is None
+    ex = executor or make_executor(config.workers)
+    try:
+        return [_evaluate_model(config, loaded[ref], data, ex, progress or _NoProgress(), fresh)
+                for ref in config.models]
+    finally:
+        if own:
+            ex.close()
+
+
+def _evaluate_model(config: EvaluationConfig, model: LoadedModel, data: Any, ex: Executor,
+                    progress: Progress, fresh: bool) -> ModelReport:
+    from mlrobust.metrics import quality_report
+    from mlrobust.reports.evaluation import write_evaluation_report
+
+    name = model_name(model.ref)
+    folder = config.out_dir / name
+    store = CellStore(folder / "cells.sqlite", config.fingerprint(model.ref))
+    try:
+        x = data.x
+        with torch.no_grad():
+            logits = model.module(x)
+        pred = model.rule.predict(logits)
+        clean = quality_report(torch.sigmoid(logits), pred, data.y)
+        correct = (pred == data.y).all(1).tolist()
+        _run_attacks(config, model, x, store, ex, progress, name)
+        _run_cells(config, model, x, store, ex, progress, name)
+        layered = _layered(config, model, data)
+        result = _collect(config, model, data, store, clean, correct, layered)
+        files = write_evaluation_report(result, folder)
+        return ModelReport(result, folder, files)
+    finally:
+        store.close()
+
+
+def _attack_key(name: str, eps: float, size: int) -> str:
+    return f"attack/{name}/eps={eps!r}/size={size}"
+
+
+def _cell_prefix(image: int, eps: float) -> str:
+    return f"cell/img={image}/eps={eps!r}/"
+
+
+def _run_attacks(config: EvaluationConfig, model: LoadedModel, x: torch.Tensor,
+                 store: CellStore, ex: Executor, progress: Progress, name: str) -> None:
+    keys = [(a, e, s) for s in config.target_sizes for e in config.eps for a in config.attacks]
+    done = store.done()
+    todo = [T.AttackTask(key=_attack_key(a, e, s), model_ref=model.ref, rule=model.rule,
+                         input_shape=model.input_shape, attack=a, eps=e, size=s,
+                         steps=config.attack_steps, seed=config.seed, graph=config.graph, x=x)
+            for a, e, s in keys if _attack_key(a, e, s) not in done]
+    progress.start(f"{name}: attacks", len(keys), len(keys) - len(todo))
+    for task, row in _map(ex, T.run_attack_task, todo):
+        store.put(task.key, "attack", row)
+        progress.advance()
+
+
+def _run_cells(config: EvaluationConfig, model: LoadedModel, x: torch.Tensor,
+               store: CellStore, ex: Executor, progress: Progress, name: str) -> None:
+    settings = VerifierSettings(timeout_s=config.verifier_timeout_s,
+                                tightening=config.tightening, seed=config.seed)
+    done_prefixes = {k.rsplit("/", 1)[0] + "/" for k in store.done() if k.startswith("cell/")}
+    pairs = [(i, e) for e in config.eps for i in range(x.shape[0])]
+    todo = [T.CellTask(model_ref=model.ref, rule=model.rule, input_shape=model.input_shape,
+                       image=i, eps=e, x=x[i], falsifier=config.falsifier,
+                       steps=config.attack_steps, verifier=config.verifier, settings=settings,
+                       verify_falsified=config.verify_falsified)
+            for i, e in pairs if _cell_prefix(i, e) not in done_prefixes]
+    progress.start(f"{name}: cells (image x eps)", len(pairs), len(pairs) - len(todo))
+    for task, cells in _map(ex, T.run_cell_task, todo):
+        rows = []
+        for c in cells:
+            c["verdict"] = final_verdict(c).value  # SoundnessError stops the run here
+            rows.append((_cell_prefix(task.image, task.eps) + f"label={c['label']}", "cell", c))
+        store.put_many(rows)
+        progress.advance()
+
+
+def _map(ex: Executor, fn: Any, tasks: list[Any]) -> Iterator[tuple[Any, Any]]:
+    it = ex.map_unordered(fn, tasks)
+    try:
+        yield from it
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
+def _layered(config: EvaluationConfig, model: LoadedModel,
+             data: Any) -> list[dict[str, Any]] | None:
+    if not config.layered:
+        return None
+    return run_layered(model, data.x, data.masks, data.objects, config.layered_samples,
+                       config.verifier_timeout_s)
+
+
+def _collect(config: EvaluationConfig, model: LoadedModel, data: Any, store: CellStore,
+             clean: dict[str, float], correct: list[bool],
+             layered: list[dict[str, Any]] | None) -> EvaluationResult:
+    n = len(data)
+    wanted_attacks = {_attack_key(a, e, s) for s in config.target_sizes for e in config.eps
+                      for a in config.attacks}
+    attacks = [r for k, r in sorted(store.payloads("attack").items()) if k in wanted_attacks]
+    attacks.sort(key=lambda r: (r["size"], r["attack"], r["eps"]))
+    eps = set(config.eps)
+    cells = [c for c in store.payloads("cell").values() if c["eps"] in eps and c["image"] < n]
+    cells.sort(key=lambda c: (c["eps"], c["image"], c["label"]))
+    timing = timing_totals([*attacks, *cells])
+    notes = []
+    if layered is None:
+        notes.append("Layered-epsilon synthesis is not available in this installation "
+                     "(mlrobust.synthesis) or is switched off; no heatmaps.")
+    return EvaluationResult(
+        model=model_name(model.ref), model_ref=model.ref, rule=str(model.rule),
+        label_names=model.label_names or tuple(data.label_names), n_images=n,
+        eps=tuple(config.eps), clean=clean,
+        attack_table=tuple({k: v for k, v in r.items() if k != "success"} for r in attacks),
+        robustness=tuple(robustness_rows(cells, config.eps, n, correct)),
+        cells=tuple(cells), timing=timing, config=config.to_json(), versions=versions(),
+        layered=None if layered is None else tuple(layered), notes=tuple(notes))
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, mlrobust and the libraries the numbers depend on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("mlrobust", "torch", "numpy", "highspy", "matplotlib"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+

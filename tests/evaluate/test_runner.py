@@ -1,0 +1,156 @@
+"""End to end on a tiny model: cells, resume, soundness stop, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from mlrobust.errors import InputError, SoundnessError
+from mlrobust.evaluate import evaluate, verifiers
+from mlrobust.evaluate.store import CellStore
+from mlrobust.verdicts import Verdict
+from tests.evaluate.helpers import tiny_checkpoint, tiny_config
+
+
+def test_end_to_end_tiny(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path)
+    (rep,) = evaluate(cfg)
+    res = rep.result
+    # TopK(2): two properties per image, per eps
+    assert len(res.cells) == 3 * 2 * 2
+    assert {c["verdict"] for c in res.cells} <= {v.value for v in Verdict}
+    for row in res.robustness:
+        assert row["certified_accuracy"] <= row["empirical_accuracy"]
+        assert row["verified"] + row["falsified"] + row["unknown"] == row["cells"] == 6
+    # the tiny MLP is decided completely by the MILP at both radii: no UNKNOWN
+    assert all(c["verdict"] != "unknown" for c in res.cells)
+    # eps = 0.3 on a random 6-unit MLP: the attack finds witnesses
+    assert res.robustness[1]["falsified"] > 0
+    data = json.loads((rep.folder / "results.json").read_text())
+    assert data["schema_version"] == 1 and data["model"] == "tiny"
+    for name in ("index.html", "attack_table.csv", "robustness.csv", "cells.csv", "timing.csv",
+                 "robustness_vs_eps.png", "fooling_rate_vs_eps.png", "timing.png"):
+        assert (rep.folder / name).stat().st_size > 0, name
+    assert len(res.attack_table) == 2  # one attack x 2 eps x 1 size
+    assert set(res.timing) >= {"attacks", "bounds", "milp", "reporting"}
+
+
+def test_falsified_cells_are_real_witnesses(tmp_path: Path) -> None:
+    """A FALSIFIED verdict from the attack side must reproduce: re-run the model by hand."""
+    cfg = replace(tiny_config(tmp_path), eps=(0.3,))
+    (rep,) = evaluate(cfg)
+    falsified = [c for c in rep.result.cells if c["attack"] == "falsified"]
+    assert falsified
+    assert all(c["verifier"] is None for c in falsified)  # skipped: verify_falsified=False
+
+
+def test_resume_skips_finished_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = verifiers.VERIFIERS["milp"]
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setitem(verifiers.VERIFIERS, "milp", counting)
+    cfg = replace(tiny_config(tmp_path), verify_falsified=True)
+    first = evaluate(cfg)[0].result
+    assert len(calls) == 3 * 2  # one verifier call per (image, eps)
+    calls.clear()
+    second = evaluate(cfg)[0].result
+    assert calls == []
+    assert second.cells == first.cells
+    # a grown grid runs only the new (image, eps) pairs
+    evaluate(replace(cfg, eps=(0.01, 0.3, 0.1)))
+    assert len(calls) == 3
+
+
+def test_killed_run_keeps_finished_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = verifiers.VERIFIERS["milp"]
+    calls: list[int] = []
+
+    def dies_on_third(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setitem(verifiers.VERIFIERS, "milp", dies_on_third)
+    cfg = replace(tiny_config(tmp_path), verify_falsified=True)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(cfg)
+    store = CellStore(cfg.out_dir / "tiny" / "cells.sqlite", cfg.fingerprint(cfg.models[0]))
+    assert len([k for k in store.done() if k.startswith("cell/")]) == 2 * 2
+    store.close()
+    calls.clear()
+    monkeypatch.setitem(verifiers.VERIFIERS, "milp", real)
+    (rep,) = evaluate(cfg)
+    assert len(rep.result.cells) == 12
+
+
+def test_soundness_conflict_stops_the_run(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    def always_verified(model, x, eps, specs, settings):  # type: ignore[no-untyped-def]
+        return [Verdict.VERIFIED] * len(specs)
+
+    monkeypatch.setitem(verifiers.VERIFIERS, "milp", always_verified)
+    cfg = replace(tiny_config(tmp_path), eps=(0.3,), verify_falsified=True)
+    with pytest.raises(SoundnessError, match="both VERIFIED and FALSIFIED"):
+        evaluate(cfg)
+    assert not (cfg.out_dir / "tiny" / "results.json").exists()
+
+
+def test_unknown_names_list_the_available(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"Unknown attack 'nope'; available: .*mla-u"):
+        evaluate(replace(tiny_config(tmp_path), attacks=("nope",)))
+    with pytest.raises(InputError, match=r"Unknown verifier 'z3'; available: crown, milp"):
+        evaluate(replace(tiny_config(tmp_path), verifier="z3"))
+
+
+def test_label_count_mismatch(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path)
+    other = tiny_checkpoint(tmp_path / "five.safetensors", labels=5)
+    with pytest.raises(InputError, match="predicts 5 labels but the dataset .* has 4"):
+        evaluate(replace(cfg, models=(str(other),)))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_unwritable_report_folder(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(InputError, match="Cannot write the report folder"):
+            evaluate(replace(tiny_config(tmp_path), out_dir=locked))
+    finally:
+        locked.chmod(0o700)
+
+
+def test_report_folder_that_is_a_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "rep"
+    blocker.write_text("not a folder")
+    with pytest.raises(InputError, match="Cannot write the report folder"):
+        evaluate(tiny_config(tmp_path))
+
+
+def test_changed_settings_refuse_to_mix(tmp_path: Path) -> None:
+    cfg = replace(tiny_config(tmp_path), eps=(0.01,))
+    evaluate(cfg)
+    with pytest.raises(InputError, match="other settings"):
+        evaluate(replace(cfg, attack_steps=21))
+    (rep,) = evaluate(replace(cfg, attack_steps=21), fresh=True)
+    assert rep.result.config["attack_steps"] == 21
+
+
+def test_process_pool_matches_serial(tmp_path: Path) -> None:
+    serial = evaluate(replace(tiny_config(tmp_path), eps=(0.3,)))[0].result
+    pooled = evaluate(replace(tiny_config(tmp_path), eps=(0.3,), workers=2,
+                              out_dir=tmp_path / "pool"))[0].result
+    assert [c["verdict"] for c in pooled.cells] == [c["verdict"] for c in serial.cells]
+    assert torch.tensor([r["FR_N"] for r in pooled.attack_table]).tolist() == \
+        [r["FR_N"] for r in serial.attack_table]

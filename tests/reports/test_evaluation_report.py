@@ -1,0 +1,112 @@
+"""The evaluation and comparison reports: files, strict JSON, and a real browser rendering."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from mlrobust.errors import CorruptFileError, InputError
+from mlrobust.evaluate.summary import EvaluationResult, robustness_rows
+from mlrobust.reports.compare import write_comparison
+from mlrobust.reports.evaluation import write_evaluation_report
+from tests.reports.browser import colour_pixels, load_page
+
+C0, C1, C2 = (31, 119, 180), (255, 127, 14), (44, 160, 44)  # matplotlib's first colours
+
+
+def _result(name: str = "m", layered: bool = True) -> EvaluationResult:
+    eps = (0.01, 0.02)
+    cells = [
+        {"image": i, "eps": e, "label": c, "attack": a, "verifier": v, "verdict": d}
+        for e, rows in zip(eps, [
+            [("unknown", "verified", "verified")] * 4,
+            [("falsified", None, "falsified"), ("unknown", "unknown", "unknown"),
+             ("unknown", "verified", "verified"), ("unknown", "verified", "verified")]],
+            strict=True)
+        for i, (a, v, d) in enumerate(rows) for c in (0,)
+    ]
+    rob = robustness_rows(cells, eps, 4, [True, True, True, False])
+    attacks = tuple({"attack": "mla-u", "size": 1, "eps": e, "FR_N": fr, "FR_S": None,
+                     "NT_R": math.nan, "SSIM": 0.9, "linf": e, "seconds": 0.1}
+                    for e, fr in zip(eps, (0.0, 0.5), strict=True))
+    lay = ({"image": 0, "label": 1, "eps": [0.05, 0.02, 0.01],
+            "layers": [[min(abs(r - 2), 2) for _ in range(6)] for r in range(6)],
+            "verdict": "verified", "seconds": 1.0},) if layered else None
+    return EvaluationResult(
+        model=name, model_ref=name, rule="topk:2", label_names=("a", "b", "c"), n_images=4,
+        eps=eps, clean={"subset_accuracy": 0.75, "mAP": math.nan}, attack_table=attacks,
+        robustness=tuple(rob), cells=tuple(cells),
+        timing={"attacks": 2.0, "bounds": 1.0, "milp": 3.0, "verifier_other": 0.5},
+        config={"models": [name]}, versions={"python": "3"}, layered=lay)
+
+
+def test_robustness_bounds_by_hand() -> None:
+    rob = _result().robustness
+    assert rob[0]["certified_fraction"] == 1.0 and rob[0]["not_falsified_fraction"] == 1.0
+    assert rob[0]["certified_accuracy"] == 0.75  # image 3 is wrong on the clean input
+    assert rob[1]["certified_fraction"] == 0.5 and rob[1]["not_falsified_fraction"] == 0.75
+    assert rob[1]["unknown_gap"] == 0.25
+    assert (rob[1]["verified"], rob[1]["falsified"], rob[1]["unknown"]) == (2, 1, 1)
+
+
+def test_files_and_strict_json(tmp_path: Path) -> None:
+    files = write_evaluation_report(_result(), tmp_path)
+    assert files[0].name == "index.html"
+    text = (tmp_path / "results.json").read_text()
+    assert "NaN" not in text  # browsers' JSON.parse rejects NaN
+    data = json.loads(text)
+    assert data["schema_version"] == 1 and data["clean"]["mAP"] is None
+    assert data["timing"]["reporting"] > 0
+    with (tmp_path / "attack_table.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["FR_N"] for r in rows] == ["0.0", "0.5"]
+    html = (tmp_path / "index.html").read_text()
+    assert "http://" not in html and "https://" not in html  # opens offline
+    for img in ("plot-robustness", "plot-fooling", "plot-layered", "plot-timing"):
+        assert f'id="{img}"' in html
+    for png in ("robustness_vs_eps.png", "fooling_rate_vs_eps.png", "layered_heatmaps.png"):
+        assert base64.b64encode((tmp_path / png).read_bytes()).decode()[:200] in html
+
+
+def test_report_renders_in_chromium(tmp_path: Path) -> None:
+    write_evaluation_report(_result(), tmp_path)
+    page = load_page(tmp_path / "index.html", tmp_path / "shot.png")
+    assert page.console == []
+    # the plots are drawn: their line/bar colours appear (text and tables are grey/black)
+    for colour in (C0, C1, C2):
+        assert colour_pixels(page.screenshot, colour) > 300, colour
+
+
+def test_browser_check_detects_errors_and_blank_plots(tmp_path: Path) -> None:
+    """Negative control: a script error is seen, and a broken image gives no plot colours."""
+    bad = tmp_path / "bad.html"
+    bad.write_text('<html><body><img src="data:image/png;base64,AAAA">'
+                   "<script>console.error('boom')</script></body></html>")
+    page = load_page(bad, tmp_path / "bad.png", height=800)
+    assert any("boom" in line for line in page.console)
+    assert colour_pixels(page.screenshot, C0) == 0
+
+
+def test_compare_page(tmp_path: Path) -> None:
+    write_evaluation_report(_result("none"), tmp_path / "none")
+    write_evaluation_report(_result("pgd", layered=False), tmp_path / "pgd")
+    files, rows = write_comparison([tmp_path / "none", tmp_path / "pgd"], tmp_path / "cmp")
+    assert [r["model"] for r in rows] == ["none", "none", "pgd", "pgd"]
+    assert rows[1]["best_FR_N"] == 0.5
+    page = load_page(files.html, tmp_path / "cmp.png", height=1400)
+    assert page.console == []
+    # two models, two eps: short lines, so fewer pixels than the single-model page
+    assert colour_pixels(page.screenshot, C0) > 100 and colour_pixels(page.screenshot, C1) > 100
+
+
+def test_compare_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="No results.json"):
+        write_comparison([tmp_path], tmp_path / "out")
+    (tmp_path / "results.json").write_text('{"schema": "other"}')
+    with pytest.raises(CorruptFileError, match="schema version 1"):
+        write_comparison([tmp_path], tmp_path / "out")
