@@ -37,6 +37,7 @@ def _register() -> None:
     from mlrobust.cli import attack, graph, portfolio
     from mlrobust.cli import verify as verify_cli
     from mlrobust.cli.demo import demo_command
+    from mlrobust.cli.layered import layered_command
     from mlrobust.cli.models import info_command, train_command
 
     app.command("demo")(demo_command)
@@ -46,6 +47,7 @@ def _register() -> None:
     app.add_typer(graph.app, name="graph")
     app.add_typer(portfolio.app, name="portfolio")
     app.command("verify")(verify_cli.verify)
+    app.command("layered")(layered_command)
 
 
 _register()
