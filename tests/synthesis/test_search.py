@@ -153,3 +153,19 @@ def test_small_cnn_top2_counterexamples_reproduce() -> None:
         assert not prob.holds_at(res.counterexample)
         assert res.upper_eps is not None
         assert prob.box(res.upper_eps).contains(res.counterexample, prob.x, tol=1e-6)
+
+
+def test_cli_writes_heatmap_and_csv(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from mlrobust.cli.main import app
+
+    out = CliRunner().invoke(app, ["layered", "--model", "double_mnist_none", "--n", "1",
+                                   "--max-calls", "2", "--milp-timeout", "1",
+                                   "--time-limit", "10", "--out", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert "w.eps" in out.output
+    assert len(list(tmp_path.glob("layered_*.png"))) == 1
+    assert (tmp_path / "layered.csv").read_text().count("\n") == 2
+    bad = CliRunner().invoke(app, ["layered", "--cutting", "nope"])
+    assert bad.exit_code != 0
