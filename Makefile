@@ -23,9 +23,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[dev,gurobi]'
+	$(PIP) install -q --no-deps 'torchattacks>=3.5'
 	touch $@
 
 # WordNet 3.0 for the graph builder and Chromium for the report browser test (Debian packages).
 system-deps:
-	@if [ ! -d /usr/share/wordnet ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && apt-get install -y -qq wordnet-base wordnet-sense-index >/dev/null; fi
+	@missing=""; \
+	[ -f /usr/share/wordnet/index.sense ] || missing="$$missing wordnet-base wordnet-sense-index"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Union
 
 import torch
 
@@ -75,7 +74,7 @@ class TopK:
         return f"topk:{self.k}"
 
 
-DecisionRule = Union[Threshold, TopK]
+DecisionRule = Threshold | TopK
 
 
 def parse_rule(text: str) -> DecisionRule:

@@ -7,13 +7,13 @@ an input domain (``[0, 1]`` pixels by default) and provide:
   (exact for boxes and l_inf balls, an over-approximation for the l_2 ball);
 * ``project(x_adv, x)``: the closest point of the neighbourhood (used by iterative attacks).
 
-Shapes: ``x`` and ``x_adv`` are ``[N, C, H, W]`` (or any ``[N, ...]``); bounds have the shape of ``x``.
+Shapes: ``x`` and ``x_adv`` are ``[N, C, H, W]`` (or any ``[N, ...]``); bounds have the shape
+of ``x``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 import torch
 
@@ -105,7 +105,7 @@ class PixelBox:
         return torch.max(torch.min(x_adv, upper), lower)
 
 
-ThreatModel = Union[LinfBall, L2Ball, PixelBox]
+ThreatModel = LinfBall | L2Ball | PixelBox
 
 
 def _check_eps(eps: float) -> None:

@@ -7,8 +7,11 @@ import torch
 from mlrobust.errors import InputError
 
 
-def check_images(x: torch.Tensor, *, name: str = "x", domain: tuple[float, float] = (0.0, 1.0)) -> None:
-    """Raise :class:`InputError` unless ``x`` is a finite float ``[N, C, H, W]`` batch in ``domain``."""
+def check_images(
+    x: torch.Tensor, *, name: str = "x", domain: tuple[float, float] = (0.0, 1.0)
+) -> None:
+    """Raise :class:`InputError` unless ``x`` is a finite float ``[N, C, H, W]`` batch in
+    ``domain``."""
     if not isinstance(x, torch.Tensor):
         raise InputError(f"{name} must be a torch.Tensor, got {type(x).__name__}.")
     if x.dim() != 4:

@@ -37,7 +37,8 @@ class MultiLabelDataset:
             raise InputError(f"{self.name}: {n} images but {self.y.shape[0]} label rows.")
         if self.masks.dim() != 4 or self.masks.shape[0] != n or self.masks.shape[2:] != (h, w):
             raise InputError(
-                f"{self.name}: masks must have shape [N, O, {h}, {w}], got {tuple(self.masks.shape)}."
+                f"{self.name}: masks must have shape [N, O, {h}, {w}], "
+                f"got {tuple(self.masks.shape)}."
             )
         if tuple(self.objects.shape) != tuple(self.masks.shape[:2]):
             raise InputError(f"{self.name}: objects must have shape [N, O] matching the masks.")

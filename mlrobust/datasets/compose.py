@@ -56,7 +56,8 @@ def load_source(source: str, split: str, *, root: Path | None = None, download_m
     return images, labels
 
 
-def _draw_distinct(labels: np.ndarray, n: int, per_image: int, rng: np.random.Generator) -> np.ndarray:
+def _draw_distinct(labels: np.ndarray, n: int, per_image: int, rng: np.random.Generator
+                   ) -> np.ndarray:
     """Indices ``[n, per_image]`` into ``labels`` whose labels are pairwise distinct per row."""
     by_class = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
     classes = np.stack([rng.permutation(len(by_class))[:per_image] for _ in range(n)])

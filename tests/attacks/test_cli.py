@@ -1,9 +1,9 @@
 import json
+
 import torch
 from typer.testing import CliRunner
 
 from mlrobust.cli.main import app
-from tests.attacks.helpers import tiny_cnn
 
 
 def test_attack_list():

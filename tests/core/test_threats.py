@@ -1,10 +1,9 @@
 import pytest
 import torch
 
-from mlrobust.errors import InputError
+from mlrobust.errors import InputError, SoundnessError
 from mlrobust.threats import L2Ball, LinfBall, PixelBox
 from mlrobust.verdicts import Verdict, combine
-from mlrobust.errors import SoundnessError
 
 
 def test_linf_bounds_are_clipped_to_domain() -> None:

@@ -22,7 +22,7 @@ def test_double_mnist_shapes_and_distinct_labels(dm) -> None:
     assert (dm.y.sum(1) == 2).all()  # two digits, and they are distinct
     assert (dm.objects[:, 0] != dm.objects[:, 1]).all()
     assert dm.y.gather(1, dm.objects).all()
-    assert 0.0 <= dm.x.min() and dm.x.max() <= 1.0
+    assert dm.x.min() >= 0.0 and dm.x.max() <= 1.0
 
 
 def test_masks_match_the_digits_pixels(dm) -> None:

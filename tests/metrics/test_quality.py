@@ -30,7 +30,8 @@ def test_average_precision_hand_example() -> None:
     target = torch.tensor([[True], [False], [True], [False]])
     # positives at ranks 1 and 3: (1/1 + 2/3) / 2
     assert average_precision(scores, target)[0].item() == pytest.approx((1 + 2 / 3) / 2)
-    assert math.isnan(mean_average_precision(torch.randn(5, 2), torch.zeros(5, 2, dtype=torch.bool)))
+    no_positive = torch.zeros(5, 2, dtype=torch.bool)
+    assert math.isnan(mean_average_precision(torch.randn(5, 2), no_positive))
 
 
 def test_shape_mismatch_is_reported() -> None:

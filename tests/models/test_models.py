@@ -79,7 +79,9 @@ def test_shipped_models_load_and_predict_well() -> None:
         model, info = shipped_checkpoint(name)
         assert info.regime == name.rsplit("_", 1)[1]
         metrics = clean_metrics(model, data, info.decision_rule)
-        assert metrics["subset_accuracy"] > 0.85, (name, metrics)
+        # the adversarially trained model trades clean accuracy for robustness
+        floor = 0.85 if info.regime == "pgd" else 0.9
+        assert metrics["subset_accuracy"] > floor, (name, metrics)
     with pytest.raises(CheckpointError, match="available"):
         shipped_checkpoint("resnet")
 
