@@ -35,8 +35,10 @@ def run() -> None:
 def _register() -> None:
     # the command modules import this one for `app`, so they are loaded after it exists
     from mlrobust.cli import attack, graph, portfolio
+    from mlrobust.cli import evaluate as evaluate_cli
     from mlrobust.cli import verify as verify_cli
     from mlrobust.cli.demo import demo_command
+    from mlrobust.cli.layered import layered_command
     from mlrobust.cli.models import info_command, train_command
     from mlrobust.cli.partial import partial_labels_command
 
@@ -48,10 +50,9 @@ def _register() -> None:
     app.add_typer(graph.app, name="graph")
     app.add_typer(portfolio.app, name="portfolio")
     app.command("verify")(verify_cli.verify)
-    from mlrobust.cli import evaluate as evaluate_cli
-
     app.command("evaluate")(evaluate_cli.evaluate_command)
     app.command("compare")(evaluate_cli.compare_command)
+    app.command("layered")(layered_command)
 
 
 _register()

@@ -1,0 +1,73 @@
+"""Per-image synthesis result and the bookkeeping shared by the search methods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from mlrobust.synthesis.oracle import CallCounts, Check, Problem
+from mlrobust.verdicts import Verdict
+
+
+@dataclass(frozen=True)
+class LayeredResult:
+    """Certified layered epsilons for one image.
+
+    Shapes: ``eps``, ``weights`` float64 ``[r + 1]``; ``upper_eps`` ``[r + 1]`` or ``None``;
+    ``counterexample`` ``[1, C, H, W]`` (inside ``upper_eps``'s box, ``target`` out of the
+    model's top-k there) or ``None``; ``layers`` long ``[H, W]``.
+
+    ``eps`` is certified (lower bound): every box it contains is robust. ``upper_eps`` is the
+    falsified candidate of smallest weighted size (an upper bound in the sense that this box is
+    not robust). ``final_verdict`` is the closing MILP re-verification of ``eps`` (VERIFIED, or
+    UNKNOWN when that MILP ran out of time; the certificate then rests on the stage that gave it).
+    """
+
+    method: str
+    target: int
+    eps: torch.Tensor
+    weights: torch.Tensor
+    size: float
+    upper_eps: torch.Tensor | None
+    upper_size: float | None
+    counterexample: torch.Tensor | None
+    calls: CallCounts
+    candidates: int
+    seconds: float
+    final_verdict: Verdict
+    certified_by: str
+    layers: torch.Tensor
+
+    @property
+    def depth(self) -> int:
+        return self.eps.numel() - 1
+
+
+class Tracker:
+    """Keeps the last robust eps and the smallest falsified candidate (by ``w . eps``)."""
+
+    def __init__(self, prob: Problem, weights: torch.Tensor) -> None:
+        self.prob = prob
+        self.w = weights
+        self.robust = torch.zeros_like(weights)
+        self.certified_by = "clean"  # eps = 0: the box is {x}, where the target is predicted
+        self.upper: torch.Tensor | None = None
+        self.upper_cex: torch.Tensor | None = None
+        self.candidates = 0
+
+    def size(self, eps: torch.Tensor) -> float:
+        return float(self.w @ eps)
+
+    def record(self, eps: torch.Tensor, res: Check) -> bool:
+        """Note the answer on ``eps``; True when it is a new robust eps."""
+        self.candidates += 1
+        if res.verdict is Verdict.VERIFIED:
+            if self.size(eps) >= self.size(self.robust):
+                self.robust = eps.clone()
+                self.certified_by = res.stage.value
+            return True
+        smaller = self.upper is None or self.size(eps) < self.size(self.upper)
+        if res.verdict is Verdict.FALSIFIED and res.counterexample is not None and smaller:
+            self.upper, self.upper_cex = eps.clone(), res.counterexample
+        return False
