@@ -2,9 +2,11 @@
 
 Run as a *script* (``python .../_portfolio_child.py PAYLOAD RESULT``), not as ``-m``, so that it
 does not import the ``mlrobust`` package (and torch) unless the verifier itself does: the
-start-up cost is then a bare interpreter. It unpickles ``(fn, onnx, vnnlib, timeout)``, applies
-nothing itself (the memory limit was set by the parent before exec), calls ``fn`` and pickles
-``(status, value, seconds)`` to RESULT, where status is ``ok``, ``oom`` or ``error``.
+start-up cost is then a bare interpreter. It unpickles ``(fn, onnx, vnnlib, timeout,
+spawned_at)``, calls ``fn`` with ``timeout`` less its own start-up (the time since
+``spawned_at``; the parent's clock runs from the spawn) and pickles ``(status, value, seconds)``
+to RESULT, where status is ``ok``, ``oom`` or ``error``. The memory limit was set by the parent
+before exec.
 """
 
 import pickle
@@ -15,8 +17,10 @@ import traceback
 
 def main(payload_path: str, result_path: str) -> int:
     with open(payload_path, "rb") as fh:
-        fn, onnx, vnnlib, timeout = pickle.load(fh)
+        fn, onnx, vnnlib, timeout, spawned_at = pickle.load(fh)
     start = time.perf_counter()
+    # the parent's clock runs from the spawn: leave the verifier only what is left of it
+    timeout = max(timeout - (time.time() - spawned_at), 0.1)
     try:
         value = fn(onnx, vnnlib, timeout)
         status = "ok"

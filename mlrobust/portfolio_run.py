@@ -71,7 +71,8 @@ class RunnerConfig:
 @dataclass(frozen=True, kw_only=True)
 class RunRecord:
     """One finished run as stored: ``time`` in seconds (the verifier call itself, or the wall
-    clock until the kill), ``peak_memory_mb`` the child's maximum resident set size."""
+    clock until the kill), ``peak_memory_mb`` the child's maximum resident set size; ``error``
+    the failure text, or for a decisive or unknown answer the configuration's note."""
 
     instance: str
     verifier: str
@@ -89,8 +90,12 @@ class RunSummary:
 
 
 def builtin_configs() -> dict[str, VerifierFn]:
-    """The named verifier configurations shipped with mlrobust (wired in with the verifiers)."""
-    return {}
+    """The named verifier configurations shipped with mlrobust (see
+    :mod:`mlrobust.portfolio_configs`): ``milp_highs``, ``milp_gurobi``, ``milp_plain``,
+    ``bounds_only``, ``attack_only``."""
+    from mlrobust.portfolio_configs import BUILTIN
+
+    return dict(BUILTIN)
 
 
 def select_configs(
@@ -141,13 +146,19 @@ def _save(con: sqlite3.Connection, rec: RunRecord, spec: InstanceSpec, timeout: 
     con.commit()
 
 
-def _coerce(value: Any) -> Answer | None:
+def _coerce(value: Any) -> tuple[Answer, str] | None:
+    """(answer, note); a value with ``answer`` and ``note`` attributes (``ConfigAnswer``)
+    carries its note into the run's text column."""
+    note = ""
+    if hasattr(value, "answer") and hasattr(value, "note"):
+        value, note = value.answer, str(value.note)
     if isinstance(value, Answer):
-        return value
+        return value, note
     if isinstance(value, Verdict):
-        return Answer.from_verdict(value)
+        return Answer.from_verdict(value), note
     if isinstance(value, str):
-        return parse_answer(value)
+        parsed = parse_answer(value)
+        return None if parsed is None else (parsed, note)
     return None
 
 
@@ -156,6 +167,7 @@ def _child_env() -> dict[str, str]:
     paths = [p or os.getcwd() for p in sys.path]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.setdefault("OMP_NUM_THREADS", "1")  # runs share the machine; no oversubscription
     return env
 
 
@@ -174,7 +186,8 @@ def _start(
 ) -> _Active:
     folder = tempfile.TemporaryDirectory(prefix="mlrobust-run-")
     payload = Path(folder.name, "payload.pkl")
-    payload.write_bytes(pickle.dumps((fn, spec.onnx, spec.vnnlib, timeout)))
+    # the spawn time lets the child take its own start-up out of the verifier's budget
+    payload.write_bytes(pickle.dumps((fn, spec.onnx, spec.vnnlib, timeout, time.time())))
     limit = cfg.memory_limit_mb * 1024 * 1024
 
     def _limit_memory() -> None:  # runs in the child between fork and exec
@@ -207,7 +220,7 @@ def _finish(run: _Active, status: int, rusage: Any, killed: bool, cfg: RunnerCon
             if coerced is None:
                 error = f"configuration returned {value!r}, not an answer"
             else:
-                answer = coerced
+                answer, error = coerced
         elif kind == "oom":
             answer, error = Answer.UNKNOWN, f"out of memory (limit {cfg.memory_limit_mb} MiB)"
         else:
@@ -227,6 +240,20 @@ def _finish(run: _Active, status: int, rusage: Any, killed: bool, cfg: RunnerCon
 def _kill_group(pid: int) -> None:
     with suppress(ProcessLookupError):  # already gone
         os.killpg(pid, signal.SIGKILL)
+
+
+def _raise_on_sigterm() -> Any:
+    """Make SIGTERM raise (so the clean-up below kills the children) instead of ending the
+    process at once and orphaning them. Only the main thread may install handlers."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, _raise)
 
 
 def run_portfolio(
@@ -251,6 +278,7 @@ def run_portfolio(
         completed: list[RunRecord] = []
         active: list[_Active] = []
         pending = list(reversed(todo))
+        old_term = _raise_on_sigterm()
         try:
             while pending or active:
                 while pending and len(active) < cfg.jobs:
@@ -279,4 +307,6 @@ def run_portfolio(
                 os.wait4(run.proc.pid, 0)
                 run.proc.returncode = -signal.SIGKILL
                 run.folder.cleanup()
+            if old_term is not None:
+                signal.signal(signal.SIGTERM, old_term)
     return RunSummary(completed=tuple(completed), skipped=skipped, store=store)

@@ -156,12 +156,15 @@ def run(
     jobs: int = typer.Option(1, help="Runs at a time."),
     timeout: float = typer.Option(None, help="Override every instance's timeout (seconds)."),
     rerun_errors: bool = typer.Option(False, help="Run again pairs stored with an error."),
+    stride: int = typer.Option(1, min=1, help="Keep every STRIDE-th instance of each CSV."),
+    limit: int = typer.Option(None, min=1, help="Keep at most LIMIT instances of each CSV."),
 ) -> None:
-    """Run configurations over instances, one subprocess per run; resumable."""
+    """Run configurations over instances, one subprocess per run; resumable. Configurations:
+    milp_highs, milp_gurobi, milp_plain, bounds_only, attack_only."""
     from mlrobust.portfolio_run import RunnerConfig, builtin_configs, run_portfolio, select_configs
 
     try:
-        specs = [s for f in instances for s in read_instances(f)]
+        specs = [s for f in instances for s in read_instances(f)[::stride][:limit]]
         configs = select_configs(builtin_configs(), config)
         summary = run_portfolio(
             specs, configs, store,
