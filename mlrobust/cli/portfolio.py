@@ -17,10 +17,12 @@ from mlrobust.metrics.portfolio import (
     Answer,
     Missing,
     ResultTable,
+    against_reference,
     concat_tables,
     parallel_portfolio,
     parse_answer,
     read_assessment_results,
+    read_consensus,
     read_instances,
     read_run_store,
     read_vnncomp_results,
@@ -98,6 +100,8 @@ def analyze(
     missing: Missing = typer.Option(Missing.RAISE, help="Missing (instance, verifier) runs."),
     portfolio: list[str] = typer.Option([], help="Parallel portfolio to evaluate: 'a,b'."),
     report: Path = typer.Option(None, help="Folder for the HTML report and PNG plots."),
+    reference: Path = typer.Option(None, help="Reference answers to check every verifier "
+                                   "against (VNN-COMP results/derived_consensus.csv)."),
 ) -> None:
     """Solved counts, running times, marginal contributions, Shapley values, conflicts."""
     try:
@@ -122,6 +126,7 @@ def analyze(
         s = summarize(m)
         groups = [[x.strip() for x in p.split(",") if x.strip()] for p in portfolio]
         counts = [(g, parallel_portfolio(m, g).n_solved) for g in groups]
+        check = against_reference(m, read_consensus(reference)) if reference else None
     except MLRobustError as err:
         raise _fail(err) from err
     out = Table(title=f"{s.n_instances} instances")
@@ -140,6 +145,17 @@ def analyze(
                       "and violated:[/]")
         for inst, h, v in s.conflicts.rows()[:20]:
             console.print(f"[red]  {inst}: holds {h} / violated {v}[/]")
+    if check is not None:
+        ref = Table(title=f"against the reference {reference.name}")
+        for col in ("verifier", "agree", "CONTRADICT", "no reference"):
+            ref.add_column(col, justify="left" if col == "verifier" else "right")
+        for v, a, c, u in zip(check.verifiers, check.agree, check.contradict, check.unreferenced,
+                              strict=True):
+            ref.add_row(v, str(a), f"[bold red]{c}[/]" if c else "0", str(u))
+        console.print(ref)
+        for inst, v, ans, want in check.conflicts[:20]:
+            console.print(f"[red]  CONFLICT {inst}: {v} says {ans.name.lower()}, reference "
+                          f"{want.name.lower()}[/]")
     if report is not None:
         from mlrobust.reports.portfolio import write_portfolio_report
 

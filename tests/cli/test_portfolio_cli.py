@@ -39,3 +39,14 @@ def test_run_rejects_unknown_configuration(tmp_path) -> None:
     res = runner.invoke(app, ["portfolio", "run", "--instances", str(tmp_path / "inst.csv"),
                               "--config", "nope", "--store", str(tmp_path / "s.sqlite")])
     assert res.exit_code == 2 and "Unknown verifier configuration" in res.output
+
+
+def test_analyze_checks_against_a_reference(tmp_path) -> None:
+    (tmp_path / "res").mkdir()
+    (tmp_path / "res" / "toolA.csv").write_text(ROWS)
+    (tmp_path / "ref.csv").write_text(
+        "benchmark,onnx,vnnlib,majority\nmnistfc,net.onnx,p0.vnnlib,violated\n")
+    res = runner.invoke(app, ["portfolio", "analyze", str(tmp_path / "res"), "--time-limit", "120",
+                              "--reference", str(tmp_path / "ref.csv")])
+    assert res.exit_code == 0, res.output
+    assert "CONFLICT mnistfc:net.onnx:p0.vnnlib: toolA says holds, reference violated" in res.output

@@ -35,6 +35,7 @@ from mlrobust.metrics.portfolio.readers import (
     read_vnncomp_results,
     vnncomp_instance_id,
 )
+from mlrobust.metrics.portfolio.reference import ReferenceCheck, against_reference, read_consensus
 from mlrobust.metrics.portfolio.summary import PortfolioSummary, summarize
 from mlrobust.metrics.portfolio.table import (
     Answer,
@@ -56,7 +57,9 @@ __all__ = [
     "PerformanceMatrix",
     "PortfolioRun",
     "PortfolioSummary",
+    "ReferenceCheck",
     "ResultTable",
+    "against_reference",
     "average_time",
     "concat_tables",
     "contributions",
@@ -68,6 +71,7 @@ __all__ = [
     "parse_answer",
     "parse_answers",
     "read_assessment_results",
+    "read_consensus",
     "read_instances",
     "read_network_categories",
     "read_run_store",
