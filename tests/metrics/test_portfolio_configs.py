@@ -96,16 +96,36 @@ def test_portfolio_run_of_the_builtins_in_child_processes(tiny, tmp_path) -> Non
 
 
 def test_gurobi_fallback_is_counted_from_the_backend_warning() -> None:
+    """A 3000-variable LP exceeds the size-limited Gurobi licence: the real backend falls back
+    to HiGHS, and the counter behind milp_gurobi's note sees exactly that warning."""
+    pytest.importorskip("gurobipy")
+    import scipy.sparse as sp
+
+    from mlrobust.verify.backends import Backend, ModelData, open_session
+
+    n = 3000
+    data = ModelData(a=sp.csr_matrix(np.ones((1, n))), row_lo=np.array([-np.inf]),
+                     row_hi=np.array([1.0]), col_lo=np.zeros(n), col_hi=np.ones(n),
+                     integer=np.zeros(n, bool))
     counter = _FallbackCounter()
     log = logging.getLogger("mlrobust.verify.backends")
     log.addHandler(counter)
     try:
-        log.warning("Gurobi: model too large for the size-limited licence (error 10010); "
-                    "falling back to HiGHS.")
-        log.warning("something else")
+        res = open_session(data, Backend.GUROBI).solve(np.arange(n), np.ones(n), 0.0, True, 10.0)
     finally:
         log.removeHandler(counter)
-    assert counter.count == 1
+    assert res.value == pytest.approx(1.0)
+    import gurobipy as gp
+
+    try:  # an unrestricted licence would not fall back; then there is nothing to count
+        m = gp.Model()
+        m.Params.OutputFlag = 0
+        m.addVars(n)
+        m.optimize()
+        limited = False
+    except gp.GurobiError:
+        limited = True
+    assert counter.count == (1 if limited else 0)
 
 
 # Real mnistfc 256x2 instances whose VNN-COMP consensus is unanimous: prop_2_0.03 holds
