@@ -77,7 +77,7 @@ def _run_verifier(onnx: Path, vnnlib: Path, timeout: float, **settings: Any) -> 
     from mlrobust.verify.verifier import VerifierConfig
 
     res = verify_vnnlib(onnx, vnnlib, VerifierConfig(timeout_s=_left(start, timeout), **settings))
-    return ConfigAnswer(_from_vnnlib_answer(res.answer), f"decided by: {_methods(res)}")
+    return ConfigAnswer(_from_vnnlib_answer(res.answer), f"last stage: {_methods(res)}")
 
 
 def milp_highs(onnx: Path, vnnlib: Path, timeout: float) -> ConfigAnswer:
