@@ -149,12 +149,12 @@ def analyze(
         ref = Table(title=f"against the reference {reference.name}")
         for col in ("verifier", "agree", "CONTRADICT", "no reference"):
             ref.add_column(col, justify="left" if col == "verifier" else "right")
-        for v, a, c, u in zip(check.verifiers, check.agree, check.contradict, check.unreferenced,
-                              strict=True):
-            ref.add_row(v, str(a), f"[bold red]{c}[/]" if c else "0", str(u))
+        for name, a, c, u in zip(check.verifiers, check.agree, check.contradict,
+                                 check.unreferenced, strict=True):
+            ref.add_row(name, str(a), f"[bold red]{c}[/]" if c else "0", str(u))
         console.print(ref)
-        for inst, v, ans, want in check.conflicts[:20]:
-            console.print(f"[red]  CONFLICT {inst}: {v} says {ans.name.lower()}, reference "
+        for where, who, ans, want in check.conflicts[:20]:
+            console.print(f"[red]  CONFLICT {where}: {who} says {ans.name.lower()}, reference "
                           f"{want.name.lower()}[/]")
     if report is not None:
         from mlrobust.reports.portfolio import write_portfolio_report
