@@ -87,7 +87,7 @@ def run(
 
     rows = []
     for size in (int(s) for s in _floats(sizes)):
-        # under top-k only predicted labels can be flipped (turning one off turns another on)
+        # under top-k, attack the predicted labels (hide a detected object), as evaluate does
         allowed = decision.predict(predict_logits(model, x)) if isinstance(decision, TopK) else None
         goal = AttackGoal.random(len(x), num_labels, size=size, seed=seed, rule=decision,
                                  allowed=allowed)

@@ -92,9 +92,9 @@ def run_attack_task(task: AttackTask) -> dict[str, Any]:
     size = min(task.size, num_labels)
     allowed = None
     if isinstance(model.rule, TopK):
-        # Under top-k exactly k labels are on, so a goal that only turns labels on can never
-        # be met: the targets are drawn among the predicted labels (turn them off; others
-        # necessarily come on, which NT_R counts).
+        # Under top-k the targets are drawn among the predicted labels: the attack hides a
+        # detected object, the same question the verifier answers per cell (labels that
+        # come on in exchange count in NT_R).
         size = min(size, model.rule.k)
         with torch.no_grad():
             allowed = model.rule.predict(model.module(task.x))
