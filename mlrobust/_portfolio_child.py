@@ -1,13 +1,16 @@
 """Child process of the portfolio runner: one verifier call, then exit.
 
-Run as a *script* (``python .../_portfolio_child.py PAYLOAD RESULT``), not as ``-m``, so that it
-does not import the ``mlrobust`` package (and torch) unless the verifier itself does: the
-start-up cost is then a bare interpreter. It unpickles ``(fn, onnx, vnnlib, timeout)``, applies
-nothing itself (the memory limit was set by the parent before exec), calls ``fn`` and pickles
+Run as a *script* (``python .../_portfolio_child.py PAYLOAD RESULT LIMIT_BYTES``), not as
+``-m``, so that it does not import the ``mlrobust`` package (and torch) unless the verifier itself
+does: the start-up cost is then a bare interpreter. It first sets its own address-space limit
+(doing it here rather than in a ``preexec_fn`` lets the parent spawn without forking its own,
+possibly large, memory image, which would also inflate the child's peak-RSS figure), then
+unpickles ``(fn, onnx, vnnlib, timeout)`` (a file its parent wrote), calls ``fn`` and pickles
 ``(status, value, seconds)`` to RESULT, where status is ``ok``, ``oom`` or ``error``.
 """
 
 import pickle
+import resource
 import sys
 import time
 import traceback
@@ -38,4 +41,6 @@ if __name__ == "__main__":
     # Drop this file's folder (mlrobust/) from the path: its subpackages would shadow
     # top-level modules of the same name (e.g. ``datasets``).
     sys.path.pop(0)
+    limit = int(sys.argv[3])
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     sys.exit(main(sys.argv[1], sys.argv[2]))
