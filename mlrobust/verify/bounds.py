@@ -44,8 +44,10 @@ class LayerBounds:
     def replace(self, i: int, lo: torch.Tensor, hi: torch.Tensor) -> LayerBounds:
         """A copy with layer ``i``'s bounds intersected with ``[lo, hi]``."""
         lower, upper = list(self.lower), list(self.upper)
-        lower[i] = torch.maximum(lower[i], lo)
-        upper[i] = torch.minimum(upper[i], hi)
+        a, b = torch.maximum(lower[i], lo), torch.minimum(upper[i], hi)
+        # two sound bounds can only cross by float rounding (e.g. a zero-width box): keep the
+        # pair's hull, which still contains the true value, rather than an empty interval
+        lower[i], upper[i] = torch.minimum(a, b), torch.maximum(a, b)
         return LayerBounds(self.box, tuple(lower), tuple(upper))
 
 
@@ -223,7 +225,9 @@ def crown_rows(net: Network, bounds: LayerBounds, i: int, selective: bool = True
     bounds are the same. On the shipped CNN most second-layer neurons are stably off at small
     eps, and bounding only the rest cuts CROWN from ~9 s to well under 1 s per box.
     """
-    n = net.layers[i].n_out
+    layer = net.layers[i]
+    assert isinstance(layer, Linear), "CROWN rows are chosen for affine layers"
+    n = layer.n_out
     nxt = net.layers[i + 1] if i + 1 < len(net.layers) else None
     if not selective or not isinstance(nxt, ReLU):
         return torch.arange(n)
@@ -249,9 +253,7 @@ def refine_from(net: Network, bounds: LayerBounds, start: int,
             if idx.numel():
                 sel = torch.zeros(idx.numel(), layer.n_out, dtype=DTYPE)
                 sel[torch.arange(idx.numel()), idx] = 1.0
-                slopes = 2 * idx.numel() * sum(
-                    net.layers[j - 1].n_out for j in range(1, i)
-                    if isinstance(net.layers[j], ReLU) and isinstance(net.layers[j - 1], Linear))
+                slopes = 2 * idx.numel() * _relu_inputs_below(net, i)
                 if alpha_steps > 0 and slopes <= ALPHA_MAX_SLOPES:
                     cl, cu = alpha_crown(net, bounds, sel, upto=i, steps=alpha_steps)
                 else:
@@ -263,6 +265,16 @@ def refine_from(net: Network, bounds: LayerBounds, start: int,
         if not isinstance(layer, Linear):
             seen_nonlinear = True
     return bounds
+
+
+def _relu_inputs_below(net: Network, i: int) -> int:
+    """Neurons feeding the ReLUs below layer ``i`` (one alpha-CROWN slope each per row)."""
+    total = 0
+    for j in range(1, i):
+        below = net.layers[j - 1]
+        if isinstance(net.layers[j], ReLU) and isinstance(below, Linear):
+            total += below.n_out
+    return total
 
 
 def unstable_count(net: Network, bounds: LayerBounds) -> int:

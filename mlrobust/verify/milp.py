@@ -161,7 +161,8 @@ def _encode_maxpool(b: Builder, layer: MaxPool, x: np.ndarray, lo: np.ndarray,
     for o in range(layer.n_out):
         cand = np.unique(groups[o])
         best_lo = lo[cand].max()
-        cand = cand[hi[cand] >= best_lo]  # pruning: these can never be the maximum otherwise
+        # pruning: these can never be the maximum otherwise (the best cell always stays)
+        cand = cand[(hi[cand] >= best_lo) | (lo[cand] >= best_lo)]
         if cand.size == 1:
             out[o] = x[cand[0]]
             continue

@@ -88,3 +88,15 @@ def test_selective_crown_equals_full_crown_on_a_small_cnn(seed: int, alpha_steps
         # and never looser than interval arithmetic where skipped
         assert (sel.lower[i] <= full.lower[i] + 1e-9).all()
     assert skipped > 0, "the test should exercise skipped rows"
+
+
+def test_zero_width_box_gives_ordered_bounds_and_an_encodable_milp() -> None:
+    # a zero-width box makes CROWN and interval bounds equal up to rounding: they must not cross
+    from mlrobust.verify.milp import encode
+    for seed in range(6):
+        net = from_torch(_two_conv_cnn(seed), (1, 8, 8))
+        x = torch.rand(net.input_size, dtype=DTYPE, generator=torch.Generator().manual_seed(seed))
+        b = crown_bounds(net, x, x.clone())
+        for lo, hi in zip(b.lower, b.upper, strict=True):
+            assert (lo <= hi).all()
+        encode(net, b)  # raised on an empty max-pool candidate set before
