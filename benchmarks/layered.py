@@ -86,6 +86,8 @@ def main() -> None:
                 rows.append({"model": name, "image": i, "method": meth, "size": res.size,
                              "upper": res.upper_size, "attack": res.calls.attack,
                              "crown": res.calls.crown, "milp": res.calls.milp,
+                             "attack_s": res.calls.attack_s, "crown_s": res.calls.crown_s,
+                             "milp_s": res.calls.milp_s,
                              "final": res.final_verdict.value, "depth": res.depth,
                              "seconds": time.monotonic() - t0})
                 print(json.dumps(rows[-1]), flush=True)
