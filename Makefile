@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 .PHONY: run test setup system-deps
 
 run: setup
-	$(VENV)/bin/mlrobust demo
+	$(VENV)/bin/mlrobust --threads 1 evaluate
 
 test: setup system-deps
 	@$(PY) -m pytest; rc=$$?; \

@@ -43,18 +43,22 @@ def main() -> None:
     ap.add_argument("--bisections", type=int, default=4)
     ap.add_argument("--time-limit", type=float, default=120.0)
     ap.add_argument("--milp-gap", type=float, default=1.0)
+    ap.add_argument("--tightening", default="crown", choices=["interval", "crown", "lp"])
+    ap.add_argument("--images", default="", help="comma-separated sample indices (else picked)")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING)
     ds = shipped_samples()
-    oracle = OracleConfig(milp=VerifierConfig(timeout_s=args.milp_timeout,
-                                              tightening=Tightening.INTERVAL),
+    # CROWN and above: the oracle's selective CROWN bounds are handed to the verifier
+    tight = Tightening[args.tightening.upper()]
+    oracle = OracleConfig(milp=VerifierConfig(timeout_s=args.milp_timeout, tightening=tight,
+                                              alpha_steps=0),
                           milp_gap=args.milp_gap)
     base = SynthesisConfig(oracle=oracle, max_calls=args.max_calls, bisections=args.bisections,
                            time_limit_s=args.time_limit,
                            final_milp=VerifierConfig(timeout_s=2 * args.milp_timeout,
-                                                     tightening=Tightening.INTERVAL))
+                                                     tightening=tight, alpha_steps=0))
     methods = {
         "guided-fixed": (guided_synthesis, base),
         "guided-sens": (guided_synthesis, replace(base, cutting=CuttingWeights.SENSITIVITY)),
@@ -68,7 +72,10 @@ def main() -> None:
             models[name] = resolve_model(name)[0]
         except DataNotFoundError as exc:
             print(f"{name}: skipped ({exc})")
-    idx = pick_images(list(models.values()), ds, args.n)
+    if args.images:
+        idx = [int(v) for v in args.images.split(",")]
+    else:
+        idx = pick_images(list(models.values()), ds, args.n)
     print("images", idx)
     for name, model in models.items():
         for i in idx:
@@ -79,6 +86,8 @@ def main() -> None:
                 rows.append({"model": name, "image": i, "method": meth, "size": res.size,
                              "upper": res.upper_size, "attack": res.calls.attack,
                              "crown": res.calls.crown, "milp": res.calls.milp,
+                             "attack_s": res.calls.attack_s, "crown_s": res.calls.crown_s,
+                             "milp_s": res.calls.milp_s,
                              "final": res.final_verdict.value, "depth": res.depth,
                              "seconds": time.monotonic() - t0})
                 print(json.dumps(rows[-1]), flush=True)

@@ -1,15 +1,18 @@
 """Child process of the portfolio runner: one verifier call, then exit.
 
-Run as a *script* (``python .../_portfolio_child.py PAYLOAD RESULT``), not as ``-m``, so that it
-does not import the ``mlrobust`` package (and torch) unless the verifier itself does: the
-start-up cost is then a bare interpreter. It unpickles ``(fn, onnx, vnnlib, timeout,
-spawned_at)``, calls ``fn`` with ``timeout`` less its own start-up (the time since
-``spawned_at``; the parent's clock runs from the spawn) and pickles ``(status, value, seconds)``
-to RESULT, where status is ``ok``, ``oom`` or ``error``. The memory limit was set by the parent
-before exec.
+Run as a *script* (``python .../_portfolio_child.py PAYLOAD RESULT LIMIT_BYTES``), not as
+``-m``, so that it does not import the ``mlrobust`` package (and torch) unless the verifier itself
+does: the start-up cost is then a bare interpreter. It first sets its own address-space limit
+(doing it here rather than in a ``preexec_fn`` lets the parent spawn without forking its own,
+possibly large, memory image, which would also inflate the child's peak-RSS figure), then
+unpickles ``(fn, onnx, vnnlib, timeout, spawned_at)`` (a file its parent wrote), calls ``fn``
+with ``timeout`` less its own start-up (the time since ``spawned_at``; the parent's clock runs
+from the spawn) and pickles ``(status, value, seconds)`` to RESULT, where status is ``ok``,
+``oom`` or ``error``.
 """
 
 import pickle
+import resource
 import sys
 import time
 import traceback
@@ -42,4 +45,6 @@ if __name__ == "__main__":
     # Drop this file's folder (mlrobust/) from the path: its subpackages would shadow
     # top-level modules of the same name (e.g. ``datasets``).
     sys.path.pop(0)
+    limit = int(sys.argv[3])
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     sys.exit(main(sys.argv[1], sys.argv[2]))

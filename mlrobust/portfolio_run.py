@@ -17,7 +17,6 @@ import datetime as dt
 import logging
 import os
 import pickle
-import resource
 import signal
 import sqlite3
 import subprocess
@@ -189,18 +188,14 @@ def _start(
     # the spawn time lets the child take its own start-up out of the verifier's budget
     payload.write_bytes(pickle.dumps((fn, spec.onnx, spec.vnnlib, timeout, time.time())))
     limit = cfg.memory_limit_mb * 1024 * 1024
-
-    def _limit_memory() -> None:  # runs in the child between fork and exec
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    proc = subprocess.Popen(
-        [sys.executable, str(_CHILD), str(payload), str(Path(folder.name, "result.pkl"))],
+    proc = subprocess.Popen(  # the child sets its own memory limit first (see the child)
+        [sys.executable, str(_CHILD), str(payload), str(Path(folder.name, "result.pkl")),
+         str(limit)],
         env=_child_env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: a kill takes its helpers too
-        preexec_fn=_limit_memory,
     )
     return _Active(proc, spec, name, timeout, time.perf_counter(), folder)
 

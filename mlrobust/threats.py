@@ -21,8 +21,8 @@ from mlrobust.errors import InputError
 
 
 @dataclass(frozen=True)
-class LinfBall:
-    """``{x' : ||x' - x||_inf <= eps} ∩ [lo, hi]^d``."""
+class _Ball:
+    """Shared part of the norm balls: the radius, the domain and the enclosing box."""
 
     eps: float
     domain: tuple[float, float] = (0.0, 1.0)
@@ -32,8 +32,14 @@ class LinfBall:
         _check_domain(self.domain)
 
     def bounds(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # exact for l_inf; for l_2 the enclosing box, a sound over-approximation for verifiers
         lo, hi = self.domain
         return (x - self.eps).clamp(lo, hi), (x + self.eps).clamp(lo, hi)
+
+
+@dataclass(frozen=True)
+class LinfBall(_Ball):
+    """``{x' : ||x' - x||_inf <= eps} ∩ [lo, hi]^d``."""
 
     def project(self, x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         lower, upper = self.bounds(x)
@@ -41,20 +47,8 @@ class LinfBall:
 
 
 @dataclass(frozen=True)
-class L2Ball:
+class L2Ball(_Ball):
     """``{x' : ||x' - x||_2 <= eps} ∩ [lo, hi]^d`` (norm taken per sample)."""
-
-    eps: float
-    domain: tuple[float, float] = (0.0, 1.0)
-
-    def __post_init__(self) -> None:
-        _check_eps(self.eps)
-        _check_domain(self.domain)
-
-    def bounds(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # The enclosing box: a sound over-approximation for verifiers.
-        lo, hi = self.domain
-        return (x - self.eps).clamp(lo, hi), (x + self.eps).clamp(lo, hi)
 
     def project(self, x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         # Scale onto the ball, then clip to the domain; clipping toward x never leaves the ball

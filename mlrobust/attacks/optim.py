@@ -94,15 +94,16 @@ def run_apgd(
     l2 = isinstance(threat, L2Ball)
     dims = x[0].numel()
     base_step = schedule.step_size * (math.sqrt(dims) if l2 else 1.0)
-    step = torch.full((n,), base_step, device=x.device)
+    # state in the input's dtype: float64 models give float64 losses (index_put needs a match)
+    step = torch.full((n,), base_step, dtype=x.dtype, device=x.device)
     shape = (-1, *([1] * (x.dim() - 1)))
 
     x_cur, x_prev = x.clone(), x.clone()
     x_best = x.clone()
     x_found = x.clone()
-    best = torch.full((n,), math.inf, device=x.device)
-    last = torch.full((n,), math.inf, device=x.device)
-    improved = torch.zeros(n, device=x.device)
+    best = torch.full((n,), math.inf, dtype=x.dtype, device=x.device)
+    last = torch.full((n,), math.inf, dtype=x.dtype, device=x.device)
+    improved = torch.zeros(n, dtype=x.dtype, device=x.device)
     best_at_ckpt = best.clone()
     step_at_ckpt = step.clone()
     found = torch.zeros(n, dtype=torch.bool, device=x.device)
@@ -130,7 +131,7 @@ def run_apgd(
         better = loss < best[idx]
         best[idx] = torch.where(better, loss, best[idx])
         x_best[idx] = torch.where(better.view(shape), xa, x_best[idx])
-        improved[idx] += (loss < last[idx]).float()
+        improved[idx] += (loss < last[idx]).to(improved.dtype)
         last[idx] = loss
 
         s = step[idx].view(shape)

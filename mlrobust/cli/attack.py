@@ -26,7 +26,7 @@ from mlrobust.metrics import (
     nontarget_flip_rate,
     semantic_fooling_rate,
 )
-from mlrobust.rules import parse_rule
+from mlrobust.rules import TopK, parse_rule
 from mlrobust.threats import L2Ball, LinfBall
 
 app = typer.Typer(help="Multi-label adversarial attacks.", no_args_is_help=True)
@@ -61,7 +61,7 @@ def run(
     """Attack a model on a dataset over an eps grid and target-set sizes."""
     from mlrobust.datasets import load_dataset, with_ancestors
     from mlrobust.graphs import LabelGraph, load_prebuilt
-    from mlrobust.models import resolve_model
+    from mlrobust.models import predict_logits, resolve_model
 
     names = [a.strip() for a in attacks.split(",") if a.strip()]
     unknown = sorted(set(names) - set(available_attacks()))
@@ -87,7 +87,10 @@ def run(
 
     rows = []
     for size in (int(s) for s in _floats(sizes)):
-        goal = AttackGoal.random(len(x), num_labels, size=size, seed=seed, rule=decision)
+        # under top-k, attack the predicted labels (hide a detected object), as evaluate does
+        allowed = decision.predict(predict_logits(model, x)) if isinstance(decision, TopK) else None
+        goal = AttackGoal.random(len(x), num_labels, size=size, seed=seed, rule=decision,
+                                 allowed=allowed)
         for radius in _floats(eps):
             threat = LinfBall(radius) if norm == "linf" else L2Ball(radius)
             for name in names:

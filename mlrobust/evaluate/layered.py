@@ -25,28 +25,31 @@ def layered_available() -> bool:
 
 def run_layered(model: LoadedModel, x: torch.Tensor, masks: torch.Tensor, objects: torch.Tensor,
                 samples: int, timeout_s: float) -> list[dict[str, Any]] | None:
-    """Synthesise layered epsilons for the first ``samples`` images (``x [N, C, H, W]``,
-    ``masks [N, O, H, W]``, ``objects [N, O]``) around their first predicted object."""
-    if not layered_available() or not isinstance(model.rule, TopK) or masks.shape[1] == 0:
+    """Synthesise layered epsilons for the first ``samples`` usable images (``x [N, C, H, W]``,
+    ``masks [N, O, H, W]``, ``objects [N, O]``). As in paper 000 the target is object 0 (label
+    ``c_t``) and the layers are Chebyshev distances to object 1, the perturbed object; images
+    whose target is not predicted are skipped."""
+    if (not layered_available() or not isinstance(model.rule, TopK) or masks.shape[1] < 2
+            or samples < 1):
         return None
     synthesis: Any = importlib.import_module("mlrobust.synthesis")
     from mlrobust.verify.verifier import VerifierConfig
 
     cfg = synthesis.SynthesisConfig(max_calls=20, time_limit_s=timeout_s * 5,
                                     final_milp=VerifierConfig(timeout_s=timeout_s))
+    with torch.no_grad():
+        pred = model.rule.predict(model.module(x))
     rows = []
-    for i in range(min(samples, x.shape[0])):
-        with torch.no_grad():
-            pred = model.rule.predict(model.module(x[i:i + 1]))[0]
-        for o in range(masks.shape[1]):
-            target = int(objects[i, o])
-            if not bool(pred[target]):
-                continue
-            layers = synthesis.layer_map(masks[i, o])
-            res = synthesis.guided_synthesis(
-                synthesis.make_problem(model.module, x[i], target, layers, model.rule.k), cfg)
-            rows.append({"image": i, "label": target, "eps": res.eps.tolist(),
-                         "layers": layers.tolist(), "verdict": res.final_verdict.value,
-                         "seconds": res.seconds})
+    for i in range(x.shape[0]):
+        target = int(objects[i, 0])
+        if not bool(pred[i, target]) or not bool(masks[i, 1].any()):
+            continue
+        layers = synthesis.layer_map(masks[i, 1])
+        res = synthesis.guided_synthesis(
+            synthesis.make_problem(model.module, x[i], target, layers, model.rule.k), cfg)
+        rows.append({"image": i, "label": target, "eps": res.eps.tolist(),
+                     "layers": layers.tolist(), "verdict": res.final_verdict.value,
+                     "seconds": res.seconds})
+        if len(rows) == samples:
             break
     return rows

@@ -27,6 +27,7 @@ from mlrobust.evaluate.store import CellStore
 from mlrobust.evaluate.summary import (
     EvaluationResult,
     final_verdict,
+    propagate_over_eps,
     robustness_rows,
     timing_totals,
 )
@@ -214,8 +215,8 @@ def _collect(config: EvaluationConfig, model: LoadedModel, data: Any, store: Cel
     attacks.sort(key=lambda r: (r["size"], r["attack"], r["eps"]))
     eps = set(config.eps)
     cells = [c for c in store.payloads("cell").values() if c["eps"] in eps and c["image"] < n]
-    cells.sort(key=lambda c: (c["eps"], c["image"], c["label"]))
     timing = timing_totals([*attacks, *cells])
+    cells = propagate_over_eps(cells)  # nested balls: also a cross-eps soundness check
     notes = []
     if layered is None:
         notes.append("Layered-epsilon synthesis is not available in this installation "

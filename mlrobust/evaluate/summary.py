@@ -103,3 +103,39 @@ def timing_totals(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
         for k, v in r.get("timing", {}).items():
             out[k] = out.get(k, 0.0) + float(v)
     return out
+
+
+def propagate_over_eps(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Use that l_inf balls are nested: a property VERIFIED at some eps holds at every smaller
+    eps, and one FALSIFIED at some eps (its witness lies in every larger ball) fails at every
+    larger eps. UNKNOWN cells are upgraded accordingly and marked ``"inferred": True``.
+
+    A property VERIFIED at a larger eps but FALSIFIED at a smaller one is a soundness error.
+    """
+    from mlrobust.errors import SoundnessError
+
+    groups: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    for c in cells:
+        groups[(c["image"], c["label"])].append(dict(c))
+    out = []
+    for (image, label), row in groups.items():
+        row.sort(key=lambda c: c["eps"])
+        verified = [c["eps"] for c in row if c["verdict"] == Verdict.VERIFIED.value]
+        falsified = [c["eps"] for c in row if c["verdict"] == Verdict.FALSIFIED.value]
+        top_verified = max(verified, default=None)
+        low_falsified = min(falsified, default=None)
+        if top_verified is not None and low_falsified is not None \
+                and low_falsified <= top_verified:
+            raise SoundnessError(
+                f"image={image} label={label}: VERIFIED at eps={top_verified} but FALSIFIED at "
+                f"the smaller or equal eps={low_falsified}; a verifier or attack is unsound.")
+        for c in row:
+            if c["verdict"] != Verdict.UNKNOWN.value:
+                continue
+            if top_verified is not None and c["eps"] <= top_verified:
+                c.update(verdict=Verdict.VERIFIED.value, inferred=True)
+            elif low_falsified is not None and c["eps"] >= low_falsified:
+                c.update(verdict=Verdict.FALSIFIED.value, inferred=True)
+        out.extend(row)
+    out.sort(key=lambda c: (c["eps"], c["image"], c["label"]))
+    return out

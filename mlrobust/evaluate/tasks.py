@@ -90,7 +90,16 @@ def run_attack_task(task: AttackTask) -> dict[str, Any]:
     graph = _graph(task.graph)
     n, num_labels = task.x.shape[0], _num_labels(model)
     size = min(task.size, num_labels)
-    goal = AttackGoal.random(n, num_labels, size=size, seed=task.seed, rule=model.rule)
+    allowed = None
+    if isinstance(model.rule, TopK):
+        # Under top-k the targets are drawn among the predicted labels: the attack hides a
+        # detected object, the same question the verifier answers per cell (labels that
+        # come on in exchange count in NT_R).
+        size = min(size, model.rule.k)
+        with torch.no_grad():
+            allowed = model.rule.predict(model.module(task.x))
+    goal = AttackGoal.random(n, num_labels, size=size, seed=task.seed, rule=model.rule,
+                             allowed=allowed)
     settings: dict[str, Any] = _attack_settings(task.attack, task.steps, task.eps)
     if task.attack == "gmla" and graph is not None:
         settings["graph"] = graph

@@ -1,7 +1,8 @@
 """Time per component (attacks, bound propagation, MILP) inside one worker.
 
 The verifier exposes only its total time, so its stages are timed by wrapping the module-level
-functions it calls (``tighten`` = bound propagation and tightening, ``_milp_clause`` = MILP,
+functions it calls (``tighten`` and ``_clause_upper_crown`` = bound propagation and
+tightening, ``_milp_clause`` = MILP,
 ``_attack`` = its PGD pre-pass). When a later verifier version renames them the wrappers are
 simply not installed and that time shows as "verifier, other" — never lost, never double-counted.
 """
@@ -19,7 +20,8 @@ COMPONENTS = ("attacks", "bounds", "milp", "verifier_other", "reporting")
 
 _totals: defaultdict[str, float] = defaultdict(float)
 _installed = False
-_WRAP = {"tighten": "bounds", "_milp_clause": "milp", "_attack": "attacks"}
+_WRAP = {"tighten": "bounds", "_clause_upper_crown": "bounds", "_milp_clause": "milp",
+         "_attack": "attacks"}
 
 
 def _wrap(fn: Callable[..., Any], component: str) -> Callable[..., Any]:

@@ -32,11 +32,13 @@ from mlrobust.synthesis.oracle import (
     Problem,
     Stage,
     check,
+    crown_stage,
     objective_gradient,
     weakest_point,
 )
 from mlrobust.synthesis.result import LayeredResult, Tracker
 from mlrobust.verdicts import Verdict, combine
+from mlrobust.verify.milp import Tightening
 from mlrobust.verify.verifier import VerifierConfig, verify
 
 log = logging.getLogger(__name__)
@@ -195,7 +197,8 @@ def _finish(prob: Problem, method: str, tr: Tracker, counts: CallCounts,
         lo, hi = prob.box(tr.robust).bounds(prob.x)
         cfg = replace(config.final_milp, margin=config.oracle.margin)
         s0 = time.monotonic()
-        res = verify(prob.net, lo[0], hi[0], [prob.spec], prob.oracle, cfg)[0]
+        bounds = crown_stage(prob, lo, hi)[1] if cfg.tightening >= Tightening.CROWN else None
+        res = verify(prob.net, lo[0], hi[0], [prob.spec], prob.oracle, cfg, bounds=bounds)[0]
         counts.add(Stage.MILP, time.monotonic() - s0)
         # the eps was certified: a FALSIFIED re-verification is a soundness bug -> raises
         combine(Verdict.VERIFIED, res.verdict)

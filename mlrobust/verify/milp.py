@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from mlrobust.errors import InputError
 from mlrobust.verify.backends import Backend, ModelData, Status, open_session
 from mlrobust.verify.bounds import LayerBounds, interval_bounds, refine_from
 from mlrobust.verify.ir import DTYPE, Linear, MaxPool, Network, ReLU
@@ -160,7 +161,8 @@ def _encode_maxpool(b: Builder, layer: MaxPool, x: np.ndarray, lo: np.ndarray,
     for o in range(layer.n_out):
         cand = np.unique(groups[o])
         best_lo = lo[cand].max()
-        cand = cand[hi[cand] >= best_lo]  # pruning: these can never be the maximum otherwise
+        # pruning: these can never be the maximum otherwise (the best cell always stays)
+        cand = cand[(hi[cand] >= best_lo) | (lo[cand] >= best_lo)]
         if cand.size == 1:
             out[o] = x[cand[0]]
             continue
@@ -194,10 +196,24 @@ class TighteningConfig:
 
 
 def tighten(net: Network, lo: torch.Tensor, hi: torch.Tensor,
-            config: TighteningConfig) -> LayerBounds:
-    """Sound per-layer bounds at the requested tightening level."""
+            config: TighteningConfig, start: LayerBounds | None = None) -> LayerBounds:
+    """Sound per-layer bounds at the requested tightening level.
+
+    ``start``: bounds already known sound over this same box (e.g. the caller's CROWN pass);
+    they are intersected with the interval bounds and replace the CROWN pass (and, with
+    ``alpha_steps``, get an alpha-CROWN pass on top).
+    """
     bounds = interval_bounds(net, lo, hi)
-    if config.level >= Tightening.CROWN:
+    if start is not None:
+        if not (torch.equal(start.box[0], bounds.box[0])
+                and torch.equal(start.box[1], bounds.box[1])):
+            raise InputError("Precomputed bounds are over a different input box; compute them "
+                             "from the same lo/hi passed to the verifier.")
+        for i in range(len(net.layers)):
+            bounds = bounds.replace(i, start.lower[i], start.upper[i])
+        if config.level >= Tightening.CROWN and config.alpha_steps > 0:
+            bounds = refine_from(net, bounds, 0, config.alpha_steps)
+    elif config.level >= Tightening.CROWN:
         bounds = refine_from(net, bounds, 0, config.alpha_steps)
     if config.level < Tightening.LP:
         return bounds

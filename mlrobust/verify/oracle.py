@@ -22,7 +22,8 @@ from mlrobust.errors import SolverError
 class Oracle(Protocol):
     """Evaluates the real network: ``[N, input_size]`` in its own dtype -> logits ``[N, L]``."""
 
-    dtype: np.dtype
+    @property
+    def dtype(self) -> np.dtype: ...  # read-only: frozen dataclass oracles satisfy it
 
     def __call__(self, x: np.ndarray) -> np.ndarray: ...
 

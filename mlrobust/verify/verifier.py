@@ -83,8 +83,14 @@ class VerificationResult:
 def verify(
     net: Network, lo: torch.Tensor, hi: torch.Tensor, specs: Sequence[OutputSpec],
     oracle: Oracle, config: VerifierConfig = VerifierConfig(),
+    bounds: LayerBounds | None = None,
 ) -> tuple[VerificationResult, ...]:
-    """Verify each spec over the input box ``[lo, hi]`` (shape of one input, any layout)."""
+    """Verify each spec over the input box ``[lo, hi]`` (shape of one input, any layout).
+
+    ``bounds``: sound layer bounds the caller already has over this exact box (e.g. from
+    :func:`mlrobust.verify.bounds.crown_bounds`); tightening then starts from them instead of
+    recomputing CROWN. Unsound bounds make the verdict unsound: pass only computed ones.
+    """
     t0 = time.monotonic()
     deadline = t0 + config.timeout_s
     lo, hi = check_box(net, lo, hi)
@@ -109,10 +115,10 @@ def verify(
                             mip_time_s=config.mip_neuron_time_s, backend=config.backend,
                             total_time_s=config.timeout_s * config.tighten_fraction,
                             threads=config.threads, alpha_steps=config.alpha_steps)
-    bounds = tighten(net, lo, hi, tcfg)
-    n_unst = unstable_count(net, bounds)
+    tight = tighten(net, lo, hi, tcfg, start=bounds)
+    n_unst = unstable_count(net, tight)
     for i in todo:
-        results[i] = _verify_spec(net, bounds, specs[i], oracle, config, t0, deadline, n_unst)
+        results[i] = _verify_spec(net, tight, specs[i], oracle, config, t0, deadline, n_unst)
     return tuple(results[i] for i in range(len(specs)))
 
 

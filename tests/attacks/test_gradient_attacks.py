@@ -112,3 +112,15 @@ def test_config_is_frozen_and_keyword_only():
         cfg.steps = 4  # type: ignore[misc]
     with pytest.raises(TypeError):
         MLAUConfig(3)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("cls", [MLAU, MLAC])
+def test_float64_model_and_images_keep_the_closed_form_answer(cls):
+    # float64 losses used to crash the float32 optimiser state ("Index put requires ...")
+    model, x = two_label_linear()
+    model, x = model.double(), x.double()
+    attack = cls(cls.config_type(steps=200, step_size=0.01))
+    res = attack(model, x, GOAL0, LinfBall(0.11))
+    assert res.success.item()
+    assert res.x_adv.dtype == torch.float64
+    assert not attack(model, x, GOAL0, LinfBall(0.09)).success.item()

@@ -6,7 +6,7 @@ import torch
 from mlrobust.errors import InputError
 from mlrobust.verify.bounds import crown, crown_bounds, interval_bounds
 from mlrobust.verify.from_torch import from_torch
-from mlrobust.verify.ir import DTYPE, Linear, Network
+from mlrobust.verify.ir import DTYPE, Linear, Network, ReLU
 from tests.verify.helpers import random_convnet, random_mlp
 
 
@@ -55,3 +55,48 @@ def test_empty_box_and_size_mismatch() -> None:
         interval_bounds(net, torch.ones(3), torch.zeros(3))
     with pytest.raises(InputError, match="network takes 3"):
         interval_bounds(net, torch.zeros(4), torch.ones(4))
+
+
+def _two_conv_cnn(seed: int) -> torch.nn.Sequential:
+    """Shaped like the shipped CNN (conv-relu-conv-relu-pool-fc-relu-fc), small."""
+    torch.manual_seed(seed)
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 10), nn.ReLU(), nn.Linear(10, 5),
+    ).double().eval()
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("alpha_steps", [0, 5])
+def test_selective_crown_equals_full_crown_on_a_small_cnn(seed: int, alpha_steps: int) -> None:
+    net = from_torch(_two_conv_cnn(seed), (1, 8, 8))
+    x = torch.rand(net.input_size, dtype=DTYPE, generator=torch.Generator().manual_seed(seed))
+    lo, hi = (x - 0.1).clamp(0, 1), (x + 0.1).clamp(0, 1)
+    full = crown_bounds(net, lo, hi, alpha_steps, selective=False)
+    sel = crown_bounds(net, lo, hi, alpha_steps, selective=True)
+    skipped = 0
+    for i, layer in enumerate(net.layers):
+        feeds_relu = i + 1 < len(net.layers) and isinstance(net.layers[i + 1], ReLU)
+        # stably-off pre-activations (no later layer reads their bounds) may stay looser
+        dead = (sel.upper[i] <= 0) if feeds_relu else torch.zeros_like(sel.upper[i], dtype=bool)
+        assert ((full.upper[i] <= 0) | ~dead).all()
+        skipped += int(dead.sum()) if isinstance(layer, Linear) and i > 0 else 0
+        live = ~dead
+        assert torch.allclose(sel.lower[i][live], full.lower[i][live], atol=1e-9, rtol=0)
+        assert torch.allclose(sel.upper[i][live], full.upper[i][live], atol=1e-9, rtol=0)
+        # and never looser than interval arithmetic where skipped
+        assert (sel.lower[i] <= full.lower[i] + 1e-9).all()
+    assert skipped > 0, "the test should exercise skipped rows"
+
+
+def test_zero_width_box_gives_ordered_bounds_and_an_encodable_milp() -> None:
+    # a zero-width box makes CROWN and interval bounds equal up to rounding: they must not cross
+    from mlrobust.verify.milp import encode
+    for seed in range(6):
+        net = from_torch(_two_conv_cnn(seed), (1, 8, 8))
+        x = torch.rand(net.input_size, dtype=DTYPE, generator=torch.Generator().manual_seed(seed))
+        b = crown_bounds(net, x, x.clone())
+        for lo, hi in zip(b.lower, b.upper, strict=True):
+            assert (lo <= hi).all()
+        encode(net, b)  # raised on an empty max-pool candidate set before

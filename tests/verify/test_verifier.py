@@ -158,3 +158,32 @@ def test_certify_labels_threshold() -> None:
     assert all(v != Verdict.UNKNOWN for row in big.verdicts for v in row)
     res = verify_topk(model, x[:1], LinfBall(0.0), int(model(x[:1]).argmax()), 1, NO_ATTACK)
     assert res.verdict == Verdict.VERIFIED
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_precomputed_bounds_give_the_same_exact_objective(seed: int) -> None:
+    from mlrobust.verify.bounds import crown_bounds
+    model = random_convnet(seed)
+    net = from_torch(model, (1, 6, 6))
+    oracle = TorchOracle(model, (1, 6, 6))
+    x = torch.rand(net.input_size, dtype=DTYPE, generator=torch.Generator().manual_seed(seed))
+    lo, hi = (x - 0.15).clamp(0, 1), (x + 0.15).clamp(0, 1)
+    spec = topk_spec(0, 2, net.n_outputs)
+    cfg = VerifierConfig(attack_steps=0, timeout_s=30, tightening=Tightening.CROWN,
+                         exact_objective=True)
+    plain = verify(net, lo, hi, [spec], oracle, cfg)[0]
+    given = verify(net, lo, hi, [spec], oracle, cfg, bounds=crown_bounds(net, lo, hi))[0]
+    assert plain.verdict == given.verdict != Verdict.UNKNOWN
+    assert plain.objective_value is not None and given.objective_value is not None
+    assert given.objective_value == pytest.approx(plain.objective_value, abs=1e-6)
+
+
+def test_precomputed_bounds_over_another_box_are_refused() -> None:
+    from mlrobust.errors import InputError
+    from mlrobust.verify.bounds import crown_bounds
+    model = random_mlp([3, 4, 2], 0)
+    net = from_torch(model, (3,))
+    lo, hi = torch.zeros(3, dtype=DTYPE), torch.ones(3, dtype=DTYPE)
+    with pytest.raises(InputError, match="different input box"):
+        verify(net, lo, hi, [top1_spec(0, 2)], TorchOracle(model, (3,)), NO_ATTACK,
+               bounds=crown_bounds(net, lo, hi * 0.5))
