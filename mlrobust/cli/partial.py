@@ -116,6 +116,13 @@ def partial_labels_command(
         console.print(_table(result, name, None))
         for index in range(len(radii)):
             console.print(_table(result, name, index))
+        certified = {(r.loss, r.attack): r.certified for r in result.runs
+                     if r.dataset == name and r.certified is not None}
+        if certified:
+            console.print(f"{name}: certified fraction at eps {config.certify_eps:g} "
+                          f"({config.n_certify} images): " + ", ".join(
+                              f"{loss}/{attack} {100 * v:.0f}%"
+                              for (loss, attack), v in certified.items()))
     if json_out is not None:
         payload = {"scale": {"n_train": n_train, "n_test": n_test, "n_robust": n_robust,
                              "epochs": epochs, "batch_size": batch_size, "lr": lr,

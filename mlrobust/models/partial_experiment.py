@@ -72,6 +72,10 @@ class PartialExperimentConfig:
     architecture: str | None = None  # None: DEFAULT_ARCH per dataset
     eps: tuple[float, ...] = (0.01, 0.03)  # l_inf radii of the robustness attack
     attack_steps: int = 100  # MLA-U iterations (paper 001 uses 300)
+    # certified fraction (lower bound), only for the paper-000 CNN the MILP verifier can afford
+    n_certify: int = 10
+    certify_eps: float = 0.002
+    certify_timeout_s: float = 2.0  # per (image, predicted label); UNKNOWN counts as not certified
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -81,6 +85,8 @@ class PartialExperimentConfig:
             raise InputError("n_train, n_test and n_robust must be >= 1.")
         if not self.eps or min(self.eps) <= 0 or self.attack_steps < 1:
             raise InputError("Give at least one eps > 0, and attack_steps >= 1.")
+        if self.n_certify < 0 or self.certify_eps < 0 or self.certify_timeout_s <= 0:
+            raise InputError("n_certify and certify_eps must be >= 0, certify_timeout_s > 0.")
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class PartialRun:
     fooling_rate: tuple[float, ...]  # MLA-U success share at each eps of the grid
     flipped_labels: tuple[float, ...]  # mean labels changed per attacked image, per eps
     seconds: float  # training wall time
+    certified: float | None = None  # share of images whose top-k set is verified at certify_eps
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,28 @@ def mla_u_fooling(model: nn.Module, x: torch.Tensor, rule: TopK, eps: tuple[floa
         rates.append(result.success_rate)
         flips.append(result.flips.sum(dim=1).float().mean().item())
     return tuple(rates), tuple(flips)
+
+
+CERTIFIABLE = ("paper000_cnn",)  # architectures small enough for the MILP verifier here
+
+
+def certified_fraction(model: nn.Module, x: torch.Tensor, rule: TopK, eps: float,
+                       timeout_s: float) -> float:
+    """Share of images ``x [N, C, H, W]`` whose every predicted label provably stays in the
+    top-k within ``LinfBall(eps)`` (a lower bound on robust prediction; UNKNOWN counts as not
+    certified)."""
+    from mlrobust.verdicts import Verdict
+    from mlrobust.verify import VerifierConfig, verify_topk
+
+    config = VerifierConfig(timeout_s=timeout_s)
+    predicted = rule.predict(predict_logits(model, x))
+    certified = 0
+    for i in range(len(x)):
+        labels = predicted[i].nonzero().flatten().tolist()
+        certified += all(
+            verify_topk(model, x[i : i + 1], LinfBall(eps), label, rule.k, config).verdict
+            is Verdict.VERIFIED for label in labels)
+    return certified / max(len(x), 1)
 
 
 def _score(model: nn.Module, test_x: torch.Tensor, test_y: torch.Tensor, rule: TopK,
@@ -170,9 +199,14 @@ def run_partial_experiment(config: PartialExperimentConfig,
             model = build_model(arch, train_set.input_shape, train_set.num_labels)
             history = train_partial(model, train_set, labels, config.training, loss)
             ap, fool, flipped = _score(model, test_set.x, test_set.y, TopK(k), config)
+            certified = None
+            if arch in CERTIFIABLE and config.n_certify > 0:
+                certified = certified_fraction(model, test_set.x[: config.n_certify], TopK(k),
+                                               config.certify_eps, config.certify_timeout_s)
             runs.append(PartialRun(dataset=name, attack=attack_name, loss=label,
                                    q_hat=labels.q_hat, map=ap, fooling_rate=fool,
-                                   flipped_labels=flipped, seconds=history.seconds))
+                                   flipped_labels=flipped, seconds=history.seconds,
+                                   certified=certified))
             log.info("%s %s %s: mAP %.4f, MLA-U fooling rates %s", name, attack_name, label, ap,
                      [round(f, 3) for f in fool])
             done += 1
@@ -180,5 +214,6 @@ def run_partial_experiment(config: PartialExperimentConfig,
 
 
 __all__ = ["DEFAULT_ARCH", "PAPER_ATTACKS", "PAPER_LOSSES", "PartialExperimentConfig",
-           "PartialExperimentResult", "PartialRun", "loss_name", "mla_u_fooling",
+           "PartialExperimentResult", "PartialRun", "certified_fraction", "loss_name",
+           "mla_u_fooling",
            "run_partial_experiment"]

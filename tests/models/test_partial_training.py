@@ -76,3 +76,17 @@ def test_short_t04_run_beats_a_constant_predictor(loss) -> None:
     constant = mean_average_precision(torch.zeros(len(test_set), 10), test_set.y)
     assert constant == pytest.approx(0.4, abs=0.05)  # 4 of 10 labels per image
     assert trained > constant + 0.1
+
+
+def test_certified_fraction_is_exact_at_the_extremes() -> None:
+    from mlrobust.datasets import shipped_samples
+    from mlrobust.models import shipped_checkpoint
+    from mlrobust.models.partial_experiment import certified_fraction
+    from mlrobust.rules import TopK
+
+    model, _ = shipped_checkpoint("double_mnist_none")
+    x = shipped_samples().x[:2]
+    # a zero-radius ball holds only x itself: its prediction is certified
+    assert certified_fraction(model, x, TopK(2), 0.0, 60.0) == 1.0
+    # at eps 0.3 MLA-U already hides digits of these images: nothing may be certified
+    assert certified_fraction(model, x, TopK(2), 0.3, 60.0) == 0.0
