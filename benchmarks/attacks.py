@@ -274,7 +274,7 @@ def main() -> None:
     parser.add_argument("--big", action="store_true", help="add the 3x224x224/1000-label case")
     parser.add_argument("--naive-limit", type=float, default=120.0)
     parser.add_argument("--naive-rows", type=int, default=100)
-    parser.add_argument("--big-attack-iters", type=int, default=2,
+    parser.add_argument("--big-attack-iters", type=int, default=1,
                         help="MLA-LP outer iterations in the --big case (10 in the paper)")
     parser.add_argument("--science", metavar="CHECKPOINT", default=None,
                         help="run the Multi-Fashion science check on this checkpoint (trained "
