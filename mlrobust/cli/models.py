@@ -10,7 +10,7 @@ from rich.table import Table
 
 from mlrobust.cli.common import console, friendly_errors, progress_bar
 from mlrobust.cli.partial import parse_label_attack, parse_partial_loss
-from mlrobust.datasets import load_dataset
+from mlrobust.datasets import load_dataset, with_ancestors
 from mlrobust.datasets.label_attacks import (
     LabelAttack,
     PartialLabels,
@@ -52,10 +52,16 @@ def train_command(
                                      "pseudo or pseudo@V (default an with --label-attack)."),
     download: bool = typer.Option(False, help="Fetch missing MNIST/Fashion files from the "
                                   "official mirrors."),
+    graph_source: str = typer.Option("", "--graph", help="Train on leaf + ancestor labels of "
+                                     "this label graph: a prebuilt name (e.g. fashion_mnist) "
+                                     "or a graph JSON file."),
 ) -> None:
     """Train a multi-label classifier with BCE (optionally with a defence) and save it."""
     train_set = load_dataset(dataset, "train", n_train or None, seed=seed + 1, download=download)
     test_set = load_dataset(dataset, "test", n_test or None, seed=seed + 2, download=download)
+    if graph_source:
+        graph = _load_graph(graph_source)
+        train_set, test_set = with_ancestors(train_set, graph), with_ancestors(test_set, graph)
     arch = architecture or DEFAULT_ARCH.get(dataset, "small_cnn")
     decision = parse_rule(rule or ("topk:2" if dataset == "double_mnist" else "threshold:0.5"))
     model = build_model(arch, train_set.input_shape, train_set.num_labels)
@@ -86,7 +92,8 @@ def train_command(
                      for k, v in asdict(config).items()},
                   "losses": list(history.losses), "seconds": round(history.seconds, 1),
                   "train_images": len(train_set), "test_images": len(test_set),
-                  **_partial_info(attack, partial, labels)},
+                  **_partial_info(attack, partial, labels),
+                  **({"graph": graph_source} if graph_source else {})},
         metrics=metrics,
     )
     path = save_checkpoint(out, model, info)
@@ -109,6 +116,12 @@ def info_command(
     console.print(str(model))
     if info.metrics:
         console.print(_metrics_table(info.metrics, "clean metrics (stored at training time)"))
+
+
+def _load_graph(source: str):  # noqa: ANN202 - LabelGraph, imported lazily
+    from mlrobust.graphs import LabelGraph, load_prebuilt
+
+    return LabelGraph.load(Path(source)) if source.endswith(".json") else load_prebuilt(source)
 
 
 def _partial_info(attack: LabelAttack | None, partial: PartialLossConfig | None,
