@@ -7,7 +7,7 @@ does: the start-up cost is then a bare interpreter. It first sets its own addres
 possibly large, memory image, which would also inflate the child's peak-RSS figure), then
 unpickles ``(fn, onnx, vnnlib, timeout, spawned_at)`` (a file its parent wrote), calls ``fn``
 with ``timeout`` less its own start-up (the time since ``spawned_at``; the parent's clock runs
-from the spawn) and pickles ``(status, value, seconds)`` to RESULT, where status is ``ok``,
+from the spawn) and pickles ``(status, value, seconds, peak_mb)`` to RESULT, where status is ``ok``,
 ``oom`` or ``error``.
 """
 
@@ -16,6 +16,19 @@ import resource
 import sys
 import time
 import traceback
+
+
+def _peak_rss_mb() -> float | None:
+    """This process's own peak resident memory (VmHWM belongs to the address space created at
+    exec, unlike ru_maxrss, which also counts the parent's image at fork time)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
 
 
 def main(payload_path: str, result_path: str) -> int:
@@ -32,10 +45,12 @@ def main(payload_path: str, result_path: str) -> int:
     except BaseException:  # noqa: BLE001 - every failure is reported to the parent as text
         value, status = traceback.format_exc(limit=6)[-2000:], "error"
     seconds = time.perf_counter() - start
+    peak = _peak_rss_mb()
     try:
-        blob = pickle.dumps((status, value, seconds))
+        blob = pickle.dumps((status, value, seconds, peak))
     except Exception as err:  # noqa: BLE001 - an unpicklable answer is the verifier's bug
-        blob = pickle.dumps(("error", f"verifier returned an unpicklable value: {err}", seconds))
+        blob = pickle.dumps(("error", f"verifier returned an unpicklable value: {err}", seconds,
+                             peak))
     with open(result_path, "wb") as fh:
         fh.write(blob)
     return 0

@@ -203,13 +203,16 @@ def _start(
 def _finish(run: _Active, status: int, rusage: Any, killed: bool, cfg: RunnerConfig) -> RunRecord:
     run.proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     wall = time.perf_counter() - run.start
+    # the child's own VmHWM when it reports one; else ru_maxrss, an over-estimate that includes
+    # the parent's memory image at fork time
     peak = rusage.ru_maxrss / 1024.0  # KiB on Linux
     result = Path(run.folder.name, "result.pkl")
     answer, seconds, error = Answer.ERROR, wall, ""
     if killed:
         answer, error = Answer.UNKNOWN, f"timeout: killed after {wall:.1f} s wall-clock"
     elif result.exists():
-        kind, value, seconds = pickle.loads(result.read_bytes())
+        kind, value, seconds, own_peak = pickle.loads(result.read_bytes())
+        peak = own_peak if own_peak is not None else peak
         if kind == "ok":
             coerced = _coerce(value)
             if coerced is None:
