@@ -28,11 +28,9 @@ from mlrobust.models.partial_losses import (
 )
 from mlrobust.models.training import (
     ProgressFn,
-    Regime,
     TrainConfig,
     TrainHistory,
-    black_rectangles,
-    pgd_bce,
+    TrainingLoop,
 )
 
 log = logging.getLogger(__name__)
@@ -52,13 +50,7 @@ def train_partial(model: nn.Module, data: MultiLabelDataset, labels: PartialLabe
             f"The observed labels have shape {tuple(labels.observed.shape)} but the dataset "
             f"has {len(data)} images and {data.num_labels} labels; attack this dataset's labels."
         )
-    generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    batches = (len(data) + config.batch_size - 1) // config.batch_size
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=config.lr, total_steps=config.epochs * batches)
-    step_size = config.pgd_step_size or 2.5 * config.pgd_eps / config.pgd_steps
+    loop = TrainingLoop(model, len(data), config)
     observed = labels.observed
     use_pseudo = loss.method is PartialLoss.PSEUDO
     history = (initial_history(len(data), data.num_labels, loss.initial_pseudo_label)
@@ -67,23 +59,16 @@ def train_partial(model: nn.Module, data: MultiLabelDataset, labels: PartialLabe
     losses: list[float] = []
     start = time.perf_counter()
     for epoch in range(config.epochs):
-        order = torch.randperm(len(data), generator=generator)
         seen = torch.empty(len(data), data.num_labels) if use_pseudo else None
         total = 0.0
-        for b in range(batches):
-            idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-            x, obs = data.x[idx], observed[idx]
+        for b, idx in enumerate(loop.batch_indices()):
+            obs = observed[idx]
             batch_pseudo = pseudo[idx] if pseudo is not None else None
-            if config.regime is Regime.L0:
-                x = black_rectangles(x, config.l0_max_side, generator)
-            elif config.regime is Regime.PGD:
-                target = (obs == POSITIVE).float()
-                if batch_pseudo is not None:
-                    target = torch.where(obs == UNKNOWN, batch_pseudo, target)
-                model.eval()
-                x = pgd_bce(model, x, target, config.pgd_eps, config.pgd_steps, step_size,
-                            generator)
-            model.train()
+            # PGD attacks the loss's current targets: observed positives, pseudo-labels
+            target = (obs == POSITIVE).float()
+            if batch_pseudo is not None:
+                target = torch.where(obs == UNKNOWN, batch_pseudo, target)
+            x = loop.defend(data.x[idx], target)
             logits = model(x)
             if loss.method is PartialLoss.AN:
                 value = an_loss(logits, obs)
@@ -95,16 +80,12 @@ def train_partial(model: nn.Module, data: MultiLabelDataset, labels: PartialLabe
                                           loss.penalty_weight)
                 # the training-time forward pass is the epoch's prediction (no extra pass)
                 seen[idx] = torch.sigmoid(logits.detach())
-            optimiser.zero_grad()
-            value.backward()
-            optimiser.step()
-            scheduler.step()
-            total += value.item()
+            total += loop.step(value)
             if progress is not None:
-                progress(epoch, b + 1, batches, total / (b + 1))
+                progress(epoch, b + 1, loop.batches, total / (b + 1))
         if history is not None and seen is not None:
             history, pseudo = update_pseudo_labels(history, seen, loss.history_weights)
-        losses.append(total / batches)
+        losses.append(total / loop.batches)
         log.info("epoch %d: %s loss %.4f", epoch + 1, loss.method.value, losses[-1])
     model.eval()
     seconds = time.perf_counter() - start

@@ -95,40 +95,65 @@ def pgd_bce(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step
     return x_adv.detach()
 
 
+class TrainingLoop:
+    """What every training loop shares: seeded batch order, Adam with a one-cycle schedule,
+    the defence regime applied to each batch, and the optimiser step."""
+
+    def __init__(self, model: nn.Module, n: int, config: TrainConfig) -> None:
+        self.model, self.config = model, config
+        self.generator = torch.Generator().manual_seed(config.seed)
+        torch.manual_seed(config.seed)
+        self.optimiser = torch.optim.Adam(model.parameters(), lr=config.lr,
+                                          weight_decay=config.weight_decay)
+        self.batches = (n + config.batch_size - 1) // config.batch_size
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimiser, max_lr=config.lr, total_steps=config.epochs * self.batches)
+        self.step_size = config.pgd_step_size or 2.5 * config.pgd_eps / config.pgd_steps
+        self.n = n
+
+    def batch_indices(self) -> list[torch.Tensor]:
+        """One epoch's batches of sample indices, in a seeded random order."""
+        order = torch.randperm(self.n, generator=self.generator)
+        size = self.config.batch_size
+        return [order[b * size : (b + 1) * size] for b in range(self.batches)]
+
+    def defend(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The batch the model trains on under the regime (``target``: PGD's BCE targets);
+        leaves the model in train mode."""
+        cfg = self.config
+        if cfg.regime is Regime.L0:
+            x = black_rectangles(x, cfg.l0_max_side, self.generator)
+        elif cfg.regime is Regime.PGD:
+            self.model.eval()  # attack the model as it predicts
+            x = pgd_bce(self.model, x, target, cfg.pgd_eps, cfg.pgd_steps, self.step_size,
+                        self.generator)
+        self.model.train()
+        return x
+
+    def step(self, loss: torch.Tensor) -> float:
+        self.optimiser.zero_grad()
+        loss.backward()
+        self.optimiser.step()
+        self.scheduler.step()
+        return loss.item()
+
+
 def train(model: nn.Module, data: MultiLabelDataset, config: TrainConfig,
           progress: ProgressFn | None = None) -> TrainHistory:
     """Train ``model`` in place on ``data`` with BCE under ``config.regime``."""
-    generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    batches = (len(data) + config.batch_size - 1) // config.batch_size
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=config.lr, total_steps=config.epochs * batches)
-    step_size = config.pgd_step_size or 2.5 * config.pgd_eps / config.pgd_steps
+    loop = TrainingLoop(model, len(data), config)
     y_all = data.y.float()
     losses: list[float] = []
     start = time.perf_counter()
     for epoch in range(config.epochs):
-        order = torch.randperm(len(data), generator=generator)
         total = 0.0
-        for b in range(batches):
-            idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-            x, y = data.x[idx], y_all[idx]
-            if config.regime is Regime.L0:
-                x = black_rectangles(x, config.l0_max_side, generator)
-            elif config.regime is Regime.PGD:
-                model.eval()  # attack the model as it predicts
-                x = pgd_bce(model, x, y, config.pgd_eps, config.pgd_steps, step_size, generator)
-            model.train()
-            loss = F.binary_cross_entropy_with_logits(model(x), y)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            scheduler.step()
-            total += loss.item()
+        for b, idx in enumerate(loop.batch_indices()):
+            y = y_all[idx]
+            x = loop.defend(data.x[idx], y)
+            total += loop.step(F.binary_cross_entropy_with_logits(model(x), y))
             if progress is not None:
-                progress(epoch, b + 1, batches, total / (b + 1))
-        losses.append(total / batches)
+                progress(epoch, b + 1, loop.batches, total / (b + 1))
+        losses.append(total / loop.batches)
         log.info("epoch %d: loss %.4f", epoch + 1, losses[-1])
     model.eval()
     seconds = time.perf_counter() - start
@@ -147,5 +172,5 @@ def clean_metrics(model: nn.Module, data: MultiLabelDataset, rule: DecisionRule
     return quality_report(logits, rule.predict(logits), data.y)
 
 
-__all__ = ["Regime", "TrainConfig", "TrainHistory", "black_rectangles", "clean_metrics",
-           "pgd_bce", "train"]
+__all__ = ["Regime", "TrainConfig", "TrainHistory", "TrainingLoop", "black_rectangles",
+           "clean_metrics", "pgd_bce", "train"]
