@@ -148,9 +148,11 @@ def certified_fraction(model: nn.Module, x: torch.Tensor, rule: TopK, eps: float
     top-k within ``LinfBall(eps)`` (a lower bound on robust prediction; UNKNOWN counts as not
     certified)."""
     from mlrobust.verdicts import Verdict
-    from mlrobust.verify import VerifierConfig, verify_topk
+    from mlrobust.verify import Tightening, VerifierConfig, verify_topk
 
-    config = VerifierConfig(timeout_s=timeout_s)
+    # interval tightening, as `mlrobust evaluate` does: with a budget of seconds, LP tightening
+    # spends it all before the MILP starts
+    config = VerifierConfig(timeout_s=timeout_s, tightening=Tightening.INTERVAL)
     predicted = rule.predict(predict_logits(model, x))
     certified = 0
     for i in range(len(x)):
