@@ -167,10 +167,10 @@ def _lower(  # noqa: C901 - one branch per op
         strides = tuple(int(s) for s in attrs.get("strides", [1, 1]))
         chw = (shape[1], shape[2], shape[3])
         if op == "Conv":
-            w = torch.tensor(consts[names[1]], dtype=DTYPE)
+            weight = torch.tensor(consts[names[1]], dtype=DTYPE)
             dil = tuple(int(d) for d in attrs.get("dilations", [1, 1]))
-            mat, out = conv_matrix(w, chw, strides, pad, dil, int(attrs.get("group", 1)))  # type: ignore[arg-type]
-            b = consts[names[2]] if len(names) > 2 and names[2] else np.zeros(w.shape[0])
+            mat, out = conv_matrix(weight, chw, strides, pad, dil, int(attrs.get("group", 1)))  # type: ignore[arg-type]
+            b = consts[names[2]] if len(names) > 2 and names[2] else np.zeros(weight.shape[0])
             return Linear(mat, torch.tensor(np.repeat(b, out[1] * out[2]), dtype=DTYPE)), (1, *out)
         if int(attrs.get("ceil_mode", 0)):
             raise UnsupportedLayerError(f"{where}: ceil_mode=1.")

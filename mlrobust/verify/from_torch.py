@@ -84,8 +84,9 @@ def _lower(  # noqa: C901 - one branch per supported module type keeps the mappi
     if isinstance(m, nn.Linear):
         if n != m.in_features:
             raise InputError(f"Layer {name}: Linear expects {m.in_features} inputs, gets {n}.")
-        bias = m.bias if m.bias is not None else torch.zeros(m.out_features)
-        return Linear(m.weight.detach().to(DTYPE), bias.detach().to(DTYPE)), (m.out_features,)
+        linear_bias = m.bias if m.bias is not None else torch.zeros(m.out_features)
+        return (Linear(m.weight.detach().to(DTYPE), linear_bias.detach().to(DTYPE)),
+                (m.out_features,))
     if isinstance(m, nn.Conv2d):
         if m.padding_mode != "zeros" or isinstance(m.padding, str):
             raise UnsupportedLayerError(

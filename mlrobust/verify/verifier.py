@@ -223,11 +223,11 @@ def _milp_clause(net: Network, bounds: LayerBounds, cl: Clause, config: Verifier
     n_in = net.input_size
     c, d = cl.c.numpy(), cl.d.numpy()
     m, k = c.shape[0], cl.at_least
-    flo, fhi = crown(net, bounds, cl.c.to(DTYPE), cl.d.to(DTYPE))
-    flo, fhi = flo.numpy(), fhi.numpy()
+    flo_t, fhi_t = crown(net, bounds, cl.c.to(DTYPE), cl.d.to(DTYPE))
+    flo, fhi = flo_t.numpy(), fhi_t.numpy()
     if k == 1:
         session = open_session(builder.data(), config.backend, config.threads, config.seed)
-        best = (-math.inf, None, None, 0)
+        best: tuple[float, float | None, np.ndarray | None, int] = (-math.inf, None, None, 0)
         order = np.argsort(-fhi)
         for r in order:
             left = deadline - time.monotonic()

@@ -207,8 +207,8 @@ def _dnf(f: Sexp, source: str) -> list[list[tuple[Linear, int]]]:
     if op in ("<=", ">=", "<", ">"):
         if len(args) != 2:
             raise CorruptFileError(f"{source}:{f[0].line}: {op} takes two terms.")
-        a, b = _term(args[0], source), _term(args[1], source)
-        first, second = (b, a) if op in ("<=", "<") else (a, b)  # first - second >= 0
+        lhs, rhs = _term(args[0], source), _term(args[1], source)
+        first, second = (rhs, lhs) if op in ("<=", "<") else (lhs, rhs)  # first - second >= 0
         coefs = dict(first[0])
         for v, c in second[0].items():
             coefs[v] = coefs.get(v, 0.0) - c
