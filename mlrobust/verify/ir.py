@@ -185,17 +185,17 @@ def conv_matrix(
     return mat, (c_out, oh, ow)
 
 
-def pool_groups(
+def _pool_windows(
     in_shape: tuple[int, int, int], kernel: tuple[int, int], stride: tuple[int, int],
-    padding: tuple[int, int] = (0, 0),
-) -> tuple[torch.Tensor, tuple[int, int, int]]:
-    """Window index lists of a 2-D pool: ``[C*OH*OW, kh*kw]`` (padded cells point at a real
-    cell of the same window, which leaves a max unchanged), and the output shape."""
+    padding: tuple[int, int],
+) -> tuple[list[list[int]], tuple[int, int, int]]:
+    """The flat input indices inside each output window of a 2-D pool (padding cells left out),
+    in output order, and the output shape."""
     c, h, w = in_shape
     kh, kw = kernel
     oh = (h + 2 * padding[0] - kh) // stride[0] + 1
     ow = (w + 2 * padding[1] - kw) // stride[1] + 1
-    out = []
+    windows = []
     for ch in range(c):
         for i in range(oh):
             for j in range(ow):
@@ -205,9 +205,20 @@ def pool_groups(
                         y, x = i * stride[0] - padding[0] + di, j * stride[1] - padding[1] + dj
                         if 0 <= y < h and 0 <= x < w:
                             cells.append(ch * h * w + y * w + x)
-                cells += [cells[0]] * (kh * kw - len(cells))
-                out.append(cells)
-    return torch.tensor(out, dtype=torch.long), (c, oh, ow)
+                windows.append(cells)
+    return windows, (c, oh, ow)
+
+
+def pool_groups(
+    in_shape: tuple[int, int, int], kernel: tuple[int, int], stride: tuple[int, int],
+    padding: tuple[int, int] = (0, 0),
+) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    """Window index lists of a 2-D pool: ``[C*OH*OW, kh*kw]`` (padded cells point at a real
+    cell of the same window, which leaves a max unchanged), and the output shape."""
+    windows, out_shape = _pool_windows(in_shape, kernel, stride, padding)
+    size = kernel[0] * kernel[1]
+    out = [cells + [cells[0]] * (size - len(cells)) for cells in windows]
+    return torch.tensor(out, dtype=torch.long), out_shape
 
 
 def avgpool_matrix(
@@ -215,29 +226,19 @@ def avgpool_matrix(
     padding: tuple[int, int] = (0, 0), count_include_pad: bool = True,
 ) -> tuple[torch.Tensor, tuple[int, int, int]]:
     """Average pooling as a sparse linear map; returns the matrix and output shape."""
+    windows, out_shape = _pool_windows(in_shape, kernel, stride, padding)
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    for o, cells in enumerate(windows):
+        div = kernel[0] * kernel[1] if count_include_pad else len(cells)
+        rows += [o] * len(cells)
+        cols += cells
+        vals += [1.0 / div] * len(cells)
     c, h, w = in_shape
-    kh, kw = kernel
-    oh = (h + 2 * padding[0] - kh) // stride[0] + 1
-    ow = (w + 2 * padding[1] - kw) // stride[1] + 1
-    rows, cols, vals = [], [], []
-    o = 0
-    for ch in range(c):
-        for i in range(oh):
-            for j in range(ow):
-                cells = []
-                for di in range(kh):
-                    for dj in range(kw):
-                        y, x = i * stride[0] - padding[0] + di, j * stride[1] - padding[1] + dj
-                        if 0 <= y < h and 0 <= x < w:
-                            cells.append(ch * h * w + y * w + x)
-                div = kh * kw if count_include_pad else len(cells)
-                rows += [o] * len(cells)
-                cols += cells
-                vals += [1.0 / div] * len(cells)
-                o += 1
     mat = sparse(torch.tensor([rows, cols]), torch.tensor(vals, dtype=DTYPE),
-                 (c * oh * ow, c * h * w))
-    return mat, (c, oh, ow)
+                 (len(windows), c * h * w))
+    return mat, out_shape
 
 
 def compose(first: Linear, second: Linear) -> Linear:
