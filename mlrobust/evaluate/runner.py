@@ -201,8 +201,7 @@ def _layered(config: EvaluationConfig, model: LoadedModel,
              data: Any) -> list[dict[str, Any]] | None:
     if not config.layered:
         return None
-    return run_layered(model, data.x, data.masks, data.objects, config.layered_samples,
-                       config.verifier_timeout_s)
+    return run_layered(model, data, config.layered_samples, config.verifier_timeout_s)
 
 
 def _collect(config: EvaluationConfig, model: LoadedModel, data: Any, store: CellStore,

@@ -8,7 +8,7 @@ from mlrobust.evaluate.models import load_model
 def test_layered_hook_targets_one_digit_and_layers_around_the_other() -> None:
     data = shipped_samples().subset(slice(0, 3))
     model = load_model("double_mnist_none", None, data.input_shape)
-    rows = run_layered(model, data.x, data.masks, data.objects, samples=1, timeout_s=1.0)
+    rows = run_layered(model, data, samples=1, timeout_s=1.0)
     assert rows is not None and len(rows) == 1
     row = rows[0]
     i = row["image"]
