@@ -8,8 +8,10 @@ All of them fail closed like :mod:`mlrobust.verify`: *violated* only with a witn
 the real network (onnxruntime), *holds* only with a proven bound; anything else is *unknown*.
 
 =================  =====================================================================
-``milp_highs``     the default verifier: PGD falsifier, alpha-CROWN, LP tightening, MILP (HiGHS)
-``milp_gurobi``    the same with Gurobi; the size-limited pip licence (2000 variables or
+``bab``            the default verifier: PGD falsifier, ReLU-split branch and bound with
+                   alpha/beta-CROWN (Linear/ReLU networks), then LP tightening and MILP (HiGHS)
+``milp_highs``     PGD falsifier, alpha-CROWN, LP tightening, MILP (HiGHS); no branch and bound
+``milp_gurobi``    ``milp_highs`` with Gurobi; the size-limited pip licence (2000 variables or
                    constraints) makes larger models fall back to HiGHS, noted in the run's text
 ``milp_plain``     MILP on interval bounds only: no tightening and no falsifier (ablation)
 ``bounds_only``    CROWN intermediate bounds + alpha-CROWN on the property; incomplete: holds
@@ -80,11 +82,17 @@ def _run_verifier(onnx: Path, vnnlib: Path, timeout: float, **settings: Any) -> 
     return ConfigAnswer(_from_vnnlib_answer(res.answer), f"last stage: {_methods(res)}")
 
 
+def bab(onnx: Path, vnnlib: Path, timeout: float) -> ConfigAnswer:
+    """Default verifier: attack, branch and bound (alpha/beta-CROWN), then LP tightening and
+    MILP (HiGHS) for what is left."""
+    return _run_verifier(onnx, vnnlib, timeout)
+
+
 def milp_highs(onnx: Path, vnnlib: Path, timeout: float) -> ConfigAnswer:
-    """Default verifier (attack, alpha-CROWN, LP tightening, MILP) with HiGHS."""
+    """Attack, alpha-CROWN, LP tightening, MILP with HiGHS (no branch and bound)."""
     from mlrobust.verify.backends import Backend
 
-    return _run_verifier(onnx, vnnlib, timeout, backend=Backend.HIGHS)
+    return _run_verifier(onnx, vnnlib, timeout, backend=Backend.HIGHS, bab=False)
 
 
 class _FallbackCounter(logging.Handler):
@@ -108,7 +116,7 @@ def milp_gurobi(onnx: Path, vnnlib: Path, timeout: float) -> ConfigAnswer:
     backend_log = logging.getLogger("mlrobust.verify.backends")
     backend_log.addHandler(counter)
     try:
-        out = _run_verifier(onnx, vnnlib, timeout, backend=Backend.GUROBI)
+        out = _run_verifier(onnx, vnnlib, timeout, backend=Backend.GUROBI, bab=False)
     finally:
         backend_log.removeHandler(counter)
     if counter.count:
@@ -124,7 +132,7 @@ def milp_plain(onnx: Path, vnnlib: Path, timeout: float) -> ConfigAnswer:
     from mlrobust.verify.milp import Tightening
 
     return _run_verifier(onnx, vnnlib, timeout, tightening=Tightening.INTERVAL, attack_steps=0,
-                         alpha_steps=0)
+                         alpha_steps=0, bab=False)
 
 
 def _load(onnx: Path, vnnlib: Path) -> tuple[Any, Any]:
@@ -205,6 +213,7 @@ def attack_only(onnx: Path, vnnlib: Path, timeout: float) -> ConfigAnswer:
 
 
 BUILTIN = {
+    "bab": bab,
     "milp_highs": milp_highs,
     "milp_gurobi": milp_gurobi,
     "milp_plain": milp_plain,

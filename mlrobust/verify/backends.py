@@ -100,8 +100,10 @@ class HighsSession:
         # stop as soon as the sign question is settled (only used when maximising)
         out = event.data_out  # type: ignore[attr-defined]
         below, above = self._stop
-        if out.mip_dual_bound < below or out.mip_primal_bound >= above:
-            event.interrupt()  # type: ignore[attr-defined]
+        # set the flag both ways: HiGHS keeps it between runs, so a flag left True by one
+        # solve would interrupt the next one before it starts
+        event.interrupt(bool(out.mip_dual_bound < below  # type: ignore[attr-defined]
+                             or out.mip_primal_bound >= above))
 
     def solve(self, idx: np.ndarray, coef: np.ndarray, const: float, maximize: bool,
               time_limit: float, stop_below: float = -math.inf,

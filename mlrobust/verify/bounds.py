@@ -41,6 +41,12 @@ class LayerBounds:
         """Bounds of the input of layer ``i``."""
         return self.box if i == 0 else (self.lower[i - 1], self.upper[i - 1])
 
+    def check_box(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
+        """Raise InputError unless these bounds were computed over exactly ``[lo, hi]``."""
+        if not (torch.equal(self.box[0], lo) and torch.equal(self.box[1], hi)):
+            raise InputError("Precomputed bounds are over a different input box; compute them "
+                             "from the same lo/hi passed to the verifier.")
+
     def replace(self, i: int, lo: torch.Tensor, hi: torch.Tensor) -> LayerBounds:
         """A copy with layer ``i``'s bounds intersected with ``[lo, hi]``."""
         lower, upper = list(self.lower), list(self.upper)

@@ -24,7 +24,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from mlrobust.errors import InputError
 from mlrobust.verify.backends import Backend, ModelData, Status, open_session
 from mlrobust.verify.bounds import LayerBounds, interval_bounds, refine_from
 from mlrobust.verify.ir import DTYPE, Linear, MaxPool, Network, ReLU
@@ -205,10 +204,7 @@ def tighten(net: Network, lo: torch.Tensor, hi: torch.Tensor,
     """
     bounds = interval_bounds(net, lo, hi)
     if start is not None:
-        if not (torch.equal(start.box[0], bounds.box[0])
-                and torch.equal(start.box[1], bounds.box[1])):
-            raise InputError("Precomputed bounds are over a different input box; compute them "
-                             "from the same lo/hi passed to the verifier.")
+        start.check_box(*bounds.box)
         for i in range(len(net.layers)):
             bounds = bounds.replace(i, start.lower[i], start.upper[i])
         if config.level >= Tightening.CROWN and config.alpha_steps > 0:

@@ -3,10 +3,12 @@
 For each spec (a disjunction of clauses over the logits, see :mod:`mlrobust.verify.spec`):
 
 1. a short PGD attack on the IR looks for a counterexample (re-checked on the real model);
-2. CROWN bounds on each clause's forms may already prove it;
-3. otherwise bounds are tightened (once per input box, shared by all specs) and one MILP per
-   clause maximises the clause value (``at_least``-th largest form) — per form when
-   ``at_least = 1``, with counting binaries when ``1 < at_least < m``.
+2. on Linear/ReLU networks, ReLU-split branch and bound with alpha/beta-CROWN bounds
+   (:mod:`mlrobust.verify.bab`) gets ``bab_fraction`` of the time left, clause by clause;
+3. what is still open: bounds are tightened (once per input box, shared by all specs), alpha-CROWN
+   on each clause's forms may prove it, and otherwise one MILP per clause maximises the clause
+   value (``at_least``-th largest form) — per form when ``at_least = 1``, with counting binaries
+   when ``1 < at_least < m``.
 
 VERIFIED needs a proven upper bound ``< -margin`` (``VerifierConfig.margin``, default ``1e-4``
 on the logit scale) on every clause: the margin absorbs solver tolerances and the float32 vs
@@ -21,15 +23,23 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from mlrobust.verdicts import Verdict
 from mlrobust.verify.attack import AttackConfig, pgd_candidates
+from mlrobust.verify.bab import BaBConfig, branch_and_bound, supports_bab
 from mlrobust.verify.backends import Backend, Status, open_session
-from mlrobust.verify.bounds import LayerBounds, alpha_crown, check_box, crown, unstable_count
+from mlrobust.verify.bounds import (
+    LayerBounds,
+    alpha_crown,
+    check_box,
+    crown,
+    crown_bounds,
+    unstable_count,
+)
 from mlrobust.verify.ir import DTYPE, Network
 from mlrobust.verify.milp import Tightening, TighteningConfig, encode, tighten
 from mlrobust.verify.oracle import Oracle, snap_into_box
@@ -53,6 +63,8 @@ class VerifierConfig:
     attack_restarts: int = 16
     attack_time_s: float = 5.0
     alpha_steps: int = 20
+    bab: bool = True
+    bab_fraction: float = 0.7
     exact_objective: bool = False
     threads: int = 1
     seed: int = 0
@@ -65,7 +77,8 @@ class VerificationResult:
     ``objective_bound``: proven upper bound on ``max_x spec.value(f(x))`` (``inf`` if none);
     ``objective_value``: best value found (at ``weakest_point``), ``None`` if none.
     ``counterexample``/``weakest_point``: ``[*input_shape]`` float64, the former only when
-    FALSIFIED (re-checked on the real model). ``nodes``: MILP branch-and-bound nodes.
+    FALSIFIED (re-checked on the real model). ``nodes``: MILP branch-and-bound nodes (domains
+    for ``method="bab"``).
     """
 
     verdict: Verdict
@@ -94,6 +107,8 @@ def verify(
     t0 = time.monotonic()
     deadline = t0 + config.timeout_s
     lo, hi = check_box(net, lo, hi)
+    if bounds is not None:
+        bounds.check_box(lo, hi)
     n_out = net.n_outputs
     for s in specs:
         if s.n_outputs != n_out:
@@ -109,6 +124,18 @@ def verify(
             x, val = hit
             results[i] = _done(Verdict.FALSIFIED, math.inf, val, x, x, t0, 0, 0, "attack", net)
     todo = [i for i in range(len(specs)) if i not in results]
+    proven: dict[int, float] = {}  # spec -> proven bound of the clauses BaB closed
+    if todo and config.bab and not config.exact_objective and supports_bab(net):
+        root = bounds if bounds is not None else crown_bounds(net, lo, hi, config.alpha_steps)
+        bab_end = time.monotonic() + config.bab_fraction * (deadline - time.monotonic())
+        for i in todo:
+            out = _bab_spec(net, root, specs[i], oracle, config, t0, bab_end)
+            if isinstance(out, VerificationResult):
+                results[i] = out
+            else:
+                specs = [*specs[:i], out[0], *specs[i + 1:]]
+                proven[i] = out[1]
+        todo = [i for i in range(len(specs)) if i not in results]
     if not todo:
         return tuple(results[i] for i in range(len(specs)))
     tcfg = TighteningConfig(level=config.tightening, lp_time_s=config.lp_neuron_time_s,
@@ -118,8 +145,40 @@ def verify(
     tight = tighten(net, lo, hi, tcfg, start=bounds)
     n_unst = unstable_count(net, tight)
     for i in todo:
-        results[i] = _verify_spec(net, tight, specs[i], oracle, config, t0, deadline, n_unst)
+        res = _verify_spec(net, tight, specs[i], oracle, config, t0, deadline, n_unst)
+        if i in proven:
+            res = replace(res, objective_bound=max(res.objective_bound, proven[i]),
+                          method=f"bab+{res.method}")
+        results[i] = res
     return tuple(results[i] for i in range(len(specs)))
+
+
+def _bab_spec(net: Network, bounds: LayerBounds, spec: OutputSpec, oracle: Oracle,
+              config: VerifierConfig, t0: float, deadline: float,
+              ) -> VerificationResult | tuple[OutputSpec, float]:
+    """Branch and bound clause by clause until ``deadline``. Returns the final result when
+    every clause is proven or one is falsified; otherwise the spec reduced to its open clauses
+    and the largest proven bound of the closed ones (for the MILP stage)."""
+    lo, hi = bounds.box
+    bab_cfg = BaBConfig(margin=config.margin)
+    open_clauses, bound, domains = [], -math.inf, 0
+    for cl in spec.clauses:
+        if time.monotonic() > deadline:
+            open_clauses.append(cl)
+            continue
+        res = branch_and_bound(net, bounds, cl, lambda x: _recheck(x, lo, hi, spec, oracle),
+                               deadline, bab_cfg)
+        domains += res.domains
+        if res.counterexample is not None:
+            return _done(Verdict.FALSIFIED, math.inf, res.value, res.counterexample,
+                         res.counterexample, t0, domains, 0, "bab", net)
+        if res.proven:
+            bound = max(bound, res.bound)
+        else:
+            open_clauses.append(cl)
+    if not open_clauses:
+        return _done(Verdict.VERIFIED, bound, None, None, None, t0, domains, 0, "bab", net)
+    return replace(spec, clauses=tuple(open_clauses)), bound
 
 
 def _done(verdict: Verdict, bound: float, value: float | None, cex: torch.Tensor | None,

@@ -1,0 +1,366 @@
+"""ReLU-split branch and bound with alpha/beta-CROWN bounds (complete for Linear/ReLU chains).
+
+A *domain* is the input box together with a set of ReLU split decisions: neuron ``n`` of the
+ReLU at layer ``j`` is fixed active (``z_n >= 0``) or inactive (``z_n <= 0``). On a domain
+
+* the split neurons are exact (identity or zero), because their pre-activation bounds are clamped
+  to the split's half-line; the other intermediate bounds are the root's (still sound: a domain
+  is a subset of the root box);
+* each split constraint ``s_n z_n >= 0`` enters the backward bound with a Lagrange multiplier
+  ``beta_n >= 0`` (beta-CROWN): ``g(x) >= g(x) - beta_n s_n z_n`` on the domain, so adding
+  ``-beta_n s_n`` to the coefficient of ``z_n`` keeps the bound sound for every ``beta >= 0`` and
+  lets the split tighten the layers *below* it;
+* lower-relaxation slopes ``alpha`` in ``[0, 1]`` are free as in alpha-CROWN.
+
+alpha and beta are optimised by projected Adam, batched over domains; any value is sound, so
+the best bound per domain is kept. A domain is closed when the clause's ``at_least``-th largest
+upper bound is ``< -margin``; otherwise it is split on the unstable neuron with the largest
+BaBSR-style intercept score. The box corner that minimises each bound is also evaluated on the
+network: a violating corner is a counterexample candidate for the caller to re-check on the real
+model. When no domain is left, the clause is proven.
+
+Written here because no installable library does this beside torch 2.x (auto_LiRPA / abcrown
+do not install, see DESIGN.md). Only networks of Linear and ReLU layers (no max-pool) are
+handled; :func:`supports_bab` says which.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mlrobust.verify.bounds import LayerBounds
+from mlrobust.verify.ir import DTYPE, Linear, Network, ReLU
+from mlrobust.verify.spec import Clause
+
+log = logging.getLogger(__name__)
+
+#: re-check a candidate counterexample on the real model; returns it (and its value) if real
+Checker = Callable[[np.ndarray], "tuple[torch.Tensor, float] | None"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaBConfig:
+    """Settings of :func:`branch_and_bound`. ``batch``: domains split per round (each gives two
+    children); ``steps``: Adam steps on alpha/beta per round; ``max_domains``: open domains kept
+    in memory (beyond it the search stops with UNKNOWN)."""
+
+    batch: int = 256
+    steps: int = 10
+    lr_alpha: float = 0.1
+    lr_beta: float = 0.05
+    root_steps: int = 30
+    max_domains: int = 100_000
+    margin: float = 1e-4
+
+
+@dataclass(frozen=True)
+class BaBResult:
+    """``proven``: every domain closed (the clause value is ``< -margin`` on the whole box).
+    ``counterexample``: ``[input_size]`` witness already re-checked by the caller's checker.
+    ``bound``: proven upper bound of the clause value (``inf`` unless proven).
+    ``domains``: domains bounded; ``open_domains``: left when stopped."""
+
+    proven: bool
+    counterexample: torch.Tensor | None
+    value: float | None
+    bound: float
+    domains: int
+    open_domains: int
+    time_s: float
+
+
+def supports_bab(net: Network) -> bool:
+    """True when the network is a chain of Linear and ReLU layers only."""
+    return all(isinstance(layer, (Linear, ReLU)) for layer in net.layers)
+
+
+@dataclass
+class _Domains:
+    """Open domains, stored column-wise. ``splits[j]`` ``[D, n_j]`` in {-1, 0, 1} (float),
+    ``alpha[j]``/``beta[j]`` ``[D, R, n_j]``, ``ub`` ``[D]`` the clause upper bound,
+    ``branch`` ``[D, 2]`` (ReLU position in ``relus``, neuron) chosen for the next split."""
+
+    splits: list[torch.Tensor]
+    alpha: list[torch.Tensor]
+    beta: list[torch.Tensor]
+    ub: torch.Tensor
+    branch: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.ub.shape[0])
+
+    def take(self, idx: torch.Tensor) -> _Domains:
+        return _Domains([s[idx] for s in self.splits], [a[idx] for a in self.alpha],
+                        [b[idx] for b in self.beta], self.ub[idx], self.branch[idx])
+
+    @staticmethod
+    def cat(parts: list[_Domains]) -> _Domains:
+        n = len(parts[0].splits)
+        return _Domains([torch.cat([p.splits[j] for p in parts]) for j in range(n)],
+                        [torch.cat([p.alpha[j] for p in parts]) for j in range(n)],
+                        [torch.cat([p.beta[j] for p in parts]) for j in range(n)],
+                        torch.cat([p.ub for p in parts]), torch.cat([p.branch for p in parts]))
+
+
+class _Bounder:
+    """Batched alpha/beta-CROWN over domains for one clause on one root :class:`LayerBounds`."""
+
+    def __init__(self, net: Network, bounds: LayerBounds, clause: Clause) -> None:
+        self.net = net
+        self.relus = [j for j, layer in enumerate(net.layers) if isinstance(layer, ReLU)]
+        self.root = [bounds.input_of(j) for j in self.relus]
+        self.box = bounds.box
+        # lower bounds of -(C y + d): rows of the spec negated
+        self.c = -clause.c.to(DTYPE)
+        self.d = clause.d.to(DTYPE)
+        self.at_least = clause.at_least
+
+    def relu_bounds(self, splits: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        out = []
+        for (lo, hi), s in zip(self.root, splits, strict=True):
+            out.append((torch.where(s > 0, lo.clamp_min(0), lo),
+                        torch.where(s < 0, hi.clamp_max(0), hi)))
+        return out
+
+    def backward(self, splits: list[torch.Tensor], alpha: list[torch.Tensor],
+                 beta: list[torch.Tensor], want_score: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Lower bounds ``[D, R]`` of ``-(C y + d)``, the minimising box corners ``[D, R, n_in]``
+        and (with ``want_score``) per-ReLU intercept scores ``[D, R, n_j]``."""
+        dom = splits[0].shape[0] if splits else 1
+        a = self.c.expand(dom, -1, -1)
+        const = torch.zeros(a.shape[:2], dtype=DTYPE)
+        rb = self.relu_bounds(splits)
+        scores: list[torch.Tensor] = [torch.empty(0)] * len(self.relus)
+        pos_of = {j: p for p, j in enumerate(self.relus)}
+        for j in range(len(self.net.layers) - 1, -1, -1):
+            layer = self.net.layers[j]
+            if isinstance(layer, Linear):
+                const = const + a @ layer.bias
+                r = a.shape[1]
+                a = layer.back(a.reshape(dom * r, -1)).reshape(dom, r, -1)
+                continue
+            p = pos_of[j]
+            lo, hi = rb[p]
+            unstable = (lo < 0) & (hi > 0)
+            active = (lo >= 0).to(DTYPE)
+            s_up = torch.where(unstable, hi / (hi - lo).clamp_min(1e-30), active)
+            b_up = torch.where(unstable, -s_up * lo, torch.zeros_like(lo))
+            slope = torch.where(unstable.unsqueeze(1), alpha[p].clamp(0.0, 1.0),
+                                active.unsqueeze(1))
+            pos, neg = a.clamp_min(0), a.clamp_max(0)
+            if want_score:
+                scores[p] = -neg * b_up.unsqueeze(1)
+            const = const + (neg * b_up.unsqueeze(1)).sum(-1)
+            a = pos * slope + neg * s_up.unsqueeze(1)
+            a = a - beta[p].clamp_min(0.0) * splits[p].unsqueeze(1)
+        lo_in, hi_in = self.box
+        corner = torch.where(a > 0, lo_in, hi_in)
+        low = (a.clamp_min(0) * lo_in).sum(-1) + (a.clamp_max(0) * hi_in).sum(-1) + const
+        return low, corner.detach(), scores
+
+    def clause_ub(self, low: torch.Tensor) -> torch.Tensor:
+        """Upper bound ``[D]`` of the clause value from the rows' lower bounds ``[D, R]``."""
+        ub_rows = -low + self.d
+        return ub_rows.topk(self.at_least, dim=1).values[:, -1]
+
+    def optimise(self, dom: _Domains, steps: int, cfg: BaBConfig,
+                 deadline: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Adam on alpha/beta (in place in ``dom``); returns the best clause upper bound ``[D]``
+        and the box corners ``[D, R, n_in]`` of the last pass."""
+        params = [t.requires_grad_(True) for t in dom.alpha + dom.beta]
+        lrs = [cfg.lr_alpha] * len(dom.alpha) + [cfg.lr_beta] * len(dom.beta)
+        m1 = [torch.zeros_like(t) for t in params]
+        m2 = [torch.zeros_like(t) for t in params]
+        best = torch.full((len(dom),), math.inf, dtype=DTYPE)
+        for t in range(1, steps + 1):
+            low, _, _ = self.backward(dom.splits, dom.alpha, dom.beta)
+            best = torch.minimum(best, self.clause_ub(low.detach()))
+            if time.monotonic() > deadline or not low.requires_grad:
+                break  # out of time, or nothing to optimise (no ReLU)
+            grads = torch.autograd.grad(-low.sum(), params, allow_unused=True)
+            with torch.no_grad():
+                for prm, g, u, v, lr in zip(params, grads, m1, m2, lrs, strict=True):
+                    if g is None:
+                        continue
+                    u.mul_(0.9).add_(g, alpha=0.1)
+                    v.mul_(0.999).addcmul_(g, g, value=0.001)
+                    step = lr * (u / (1 - 0.9 ** t)) / ((v / (1 - 0.999 ** t)).sqrt() + 1e-8)
+                    prm.sub_(step)
+        for prm in params:
+            prm.requires_grad_(False)
+        with torch.no_grad():
+            for a in dom.alpha:
+                a.clamp_(0.0, 1.0)
+            for b in dom.beta:
+                b.clamp_(min=0.0)
+            low, corner, scores = self.backward(dom.splits, dom.alpha, dom.beta, want_score=True)
+            best = torch.minimum(best, self.clause_ub(low))
+            dom.branch = self._choose(dom, scores, -low + self.d)
+        return best, corner
+
+    def _choose(self, dom: _Domains, scores: list[torch.Tensor],
+                ub_rows: torch.Tensor) -> torch.Tensor:
+        """Per domain, the unsplit unstable neuron with the largest intercept score summed over
+        the rows not yet proven (ties broken by the widest relaxation)."""
+        rb = self.relu_bounds(dom.splits)
+        open_rows = (ub_rows >= -1e-12).to(DTYPE).unsqueeze(-1)  # [D, R, 1]
+        best_val = torch.full((len(dom),), -1.0, dtype=DTYPE)
+        best = torch.full((len(dom), 2), -1, dtype=torch.long)
+        for p, ((lo, hi), sc) in enumerate(zip(rb, scores, strict=True)):
+            free = (lo < 0) & (hi > 0) & (dom.splits[p] == 0)
+            width = -lo * hi / (hi - lo).clamp_min(1e-30)
+            val = (sc * open_rows).sum(1) + 1e-6 * width
+            val = torch.where(free, val, torch.full_like(val, -1.0))
+            v, idx = val.max(dim=1)
+            better = v > best_val
+            best_val = torch.where(better, v, best_val)
+            best[better, 0] = p
+            best[better, 1] = idx[better]
+        return best
+
+
+def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: Checker,
+                     deadline: float, config: BaBConfig = BaBConfig()) -> BaBResult:
+    """Prove ``clause`` never violated over ``bounds.box`` (or find a counterexample).
+
+    ``bounds``: sound root bounds over the box (e.g. tightened); ``check``: re-checks a
+    candidate input on the real model and returns ``(witness, value)`` when it reproduces.
+    """
+    if not supports_bab(net):
+        raise ValueError("branch_and_bound handles Linear/ReLU chains only; see supports_bab")
+    t0 = time.monotonic()
+    bnd = _Bounder(net, bounds, clause)
+    rows = clause.c.shape[0]
+    sizes = [bnd.root[p][0].numel() for p in range(len(bnd.relus))]
+    root = _Domains(
+        [torch.zeros(1, n, dtype=DTYPE) for n in sizes],
+        [(hi >= -lo).to(DTYPE).expand(1, rows, -1).clone() for lo, hi in bnd.root],
+        [torch.zeros(1, rows, n, dtype=DTYPE) for n in sizes],
+        torch.full((1,), math.inf, dtype=DTYPE), torch.zeros(1, 2, dtype=torch.long))
+    ub, corner = bnd.optimise(root, config.root_steps, config, deadline)
+    root.ub = ub
+    hit = _try_corners(net, clause, corner, check)
+    done = 1
+    if hit is not None:
+        return BaBResult(False, hit[0], hit[1], math.inf, done, 1, time.monotonic() - t0)
+    open_dom = root.take(torch.nonzero(root.ub >= -config.margin)[:, 0])
+    stuck = 0  # fully split domains that the exact LP could not close either
+    while len(open_dom):
+        if time.monotonic() > deadline or len(open_dom) > config.max_domains:
+            break
+        leaf = open_dom.branch[:, 0] < 0
+        for i in torch.nonzero(leaf)[:, 0].tolist():
+            out = _leaf_lp(bnd, [s[i] for s in open_dom.splits], clause, check, config.margin)
+            if isinstance(out, tuple):
+                return BaBResult(False, out[0], out[1], math.inf, done, len(open_dom),
+                                 time.monotonic() - t0)
+            stuck += int(not out)
+        open_dom = open_dom.take(torch.nonzero(~leaf)[:, 0])
+        if not len(open_dom):
+            break
+        order = torch.argsort(open_dom.ub, descending=True)
+        pick, rest = order[: config.batch], order[config.batch:]
+        parents = open_dom.take(pick)
+        children = _split(parents)
+        ub, corner = bnd.optimise(children, config.steps, config, deadline)
+        children.ub = ub
+        done += len(children)
+        hit = _try_corners(net, clause, corner, check)
+        if hit is not None:
+            return BaBResult(False, hit[0], hit[1], math.inf, done, len(open_dom),
+                             time.monotonic() - t0)
+        keep = torch.nonzero(children.ub >= -config.margin)[:, 0]
+        open_dom = _Domains.cat([open_dom.take(rest), children.take(keep)])
+    proven = len(open_dom) == 0 and stuck == 0
+    bound = float(ub.max()) if proven and len(ub) else math.inf
+    if proven:
+        bound = min(bound, -config.margin)
+    log.info("BaB: %s after %d domains, %d open, %.1f s", "proven" if proven else "stopped",
+             done, len(open_dom), time.monotonic() - t0)
+    return BaBResult(proven, None, None, bound if proven else math.inf, done, len(open_dom),
+                     time.monotonic() - t0)
+
+
+def _split(parents: _Domains) -> _Domains:
+    """Two children per parent: the chosen neuron fixed active (+1) and inactive (-1)."""
+    kids = []
+    for sign in (1.0, -1.0):
+        k = parents.take(torch.arange(len(parents)))  # advanced indexing copies
+        rows = torch.arange(len(parents))
+        for p in range(len(k.splits)):
+            sel = parents.branch[:, 0] == p
+            k.splits[p][rows[sel], parents.branch[sel, 1]] = sign
+        kids.append(k)
+    return _Domains.cat(kids)
+
+
+def _leaf_lp(bnd: _Bounder, splits: list[torch.Tensor], clause: Clause, check: Checker,
+             margin: float) -> bool | tuple[torch.Tensor, float]:
+    """A domain with every ReLU fixed is a polytope on which the network is affine: solve the
+    clause exactly by LP (HiGHS via SciPy). True: closed (empty, or every form ``< -margin``);
+    a tuple: a re-checked counterexample; False: still open (``at_least > 1``, or an LP
+    optimum ``>= -margin`` that does not reproduce on the real model)."""
+    from scipy.optimize import linprog
+
+    lo_in, hi_in = bnd.box
+    n_in = lo_in.numel()
+    a_map, c_map = torch.eye(n_in, dtype=DTYPE), torch.zeros(n_in, dtype=DTYPE)
+    rows_a, rows_b = [], []  # s z >= 0 as  -s A x <= s c
+    rb = bnd.relu_bounds([s.unsqueeze(0) for s in splits])
+    pos_of = {j: p for p, j in enumerate(bnd.relus)}
+    for j, layer in enumerate(bnd.net.layers):
+        if isinstance(layer, Linear):
+            w = layer.weight.to_dense() if layer.weight.is_sparse else layer.weight
+            a_map, c_map = w @ a_map, w @ c_map + layer.bias
+            continue
+        p = pos_of[j]
+        s = splits[p]
+        on = s != 0
+        rows_a.append(-s[on].unsqueeze(1) * a_map[on])
+        rows_b.append(s[on] * c_map[on])
+        active = (rb[p][0][0] >= 0).to(DTYPE)
+        a_map, c_map = active.unsqueeze(1) * a_map, active * c_map
+    forms_a = -bnd.c @ a_map  # bnd.c holds the negated rows
+    forms_b = -bnd.c @ c_map + bnd.d
+    a_ub = torch.cat(rows_a).numpy() if rows_a else None
+    b_ub = torch.cat(rows_b).numpy() if rows_b else None
+    box = list(zip(lo_in.tolist(), hi_in.tolist(), strict=True))
+    best = -math.inf
+    for r in range(forms_a.shape[0]):
+        res = linprog(-forms_a[r].numpy(), A_ub=a_ub, b_ub=b_ub, bounds=box, method="highs")
+        if res.status == 2:
+            return True  # infeasible: the split constraints leave no input
+        if res.status != 0:
+            return False
+        value = -float(res.fun) + float(forms_b[r])
+        best = max(best, value)
+        if value >= -margin:
+            if clause.at_least > 1:
+                return False
+            hit = check(np.asarray(res.x))
+            return hit if hit is not None else False
+    return best < -margin if clause.at_least == 1 else False
+
+
+def _try_corners(net: Network, clause: Clause, corner: torch.Tensor,
+                 check: Checker) -> tuple[torch.Tensor, float] | None:
+    """Evaluate the bound-minimising box corners; re-check the most violating ones."""
+    pts = corner.reshape(-1, corner.shape[-1])
+    with torch.no_grad():
+        vals = clause.value(net.forward(pts))
+    order = torch.argsort(vals, descending=True)
+    for i in order[:4].tolist():
+        if float(vals[i]) < 0:
+            break
+        hit = check(pts[i].numpy())
+        if hit is not None:
+            return hit
+    return None
