@@ -90,7 +90,7 @@ class RunSummary:
 
 def builtin_configs() -> dict[str, VerifierFn]:
     """The named verifier configurations shipped with mlrobust (see
-    :mod:`mlrobust.portfolio_configs`): ``milp_highs``, ``milp_gurobi``, ``milp_plain``,
+    :mod:`mlrobust.portfolio_configs`): ``bab``, ``milp_highs``, ``milp_gurobi``, ``milp_plain``,
     ``bounds_only``, ``attack_only``."""
     from mlrobust.portfolio_configs import BUILTIN
 

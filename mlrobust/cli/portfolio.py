@@ -176,7 +176,7 @@ def run(
     limit: int = typer.Option(None, min=1, help="Keep at most LIMIT instances of each CSV."),
 ) -> None:
     """Run configurations over instances, one subprocess per run; resumable. Configurations:
-    milp_highs, milp_gurobi, milp_plain, bounds_only, attack_only."""
+    bab, milp_highs, milp_gurobi, milp_plain, bounds_only, attack_only."""
     from mlrobust.portfolio_run import RunnerConfig, builtin_configs, run_portfolio, select_configs
 
     try:

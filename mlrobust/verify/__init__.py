@@ -1,7 +1,8 @@
 """The verifier: lower bounds (proofs) for multi-label properties.
 
 A network becomes a small IR (``from_torch`` / ``from_onnx``); bounds come from interval
-arithmetic, CROWN and alpha-CROWN; undecided properties go to a MIPVerify-style MILP. Every
+arithmetic, CROWN and alpha-CROWN; undecided properties go to ReLU-split branch and bound
+(alpha/beta-CROWN, Linear/ReLU networks) and then to a MIPVerify-style MILP. Every
 counterexample is re-checked by a forward pass of the real model (see ``docs/verify.md``).
 
 Examples:
@@ -16,6 +17,7 @@ from mlrobust.verify.api import (
     verify_topk,
     verify_vnnlib,
 )
+from mlrobust.verify.bab import BaBConfig, BaBResult, branch_and_bound, supports_bab
 from mlrobust.verify.backends import Backend
 from mlrobust.verify.bounds import alpha_crown, crown_bounds, interval_bounds
 from mlrobust.verify.from_onnx import from_onnx
@@ -32,6 +34,8 @@ from mlrobust.verify.verifier import VerificationResult, VerifierConfig, verify
 from mlrobust.verify.vnnlib import read_vnnlib
 
 __all__ = [
+    "BaBConfig",
+    "BaBResult",
     "Backend",
     "LabelCertificates",
     "OutputSpec",
@@ -40,6 +44,7 @@ __all__ = [
     "VerifierConfig",
     "VnnlibAnswer",
     "alpha_crown",
+    "branch_and_bound",
     "certify_labels",
     "crown_bounds",
     "from_onnx",
@@ -47,6 +52,7 @@ __all__ = [
     "interval_bounds",
     "pairwise_topk_specs",
     "read_vnnlib",
+    "supports_bab",
     "threshold_spec",
     "top1_spec",
     "topk_spec",
