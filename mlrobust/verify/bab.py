@@ -252,6 +252,7 @@ def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: C
     if hit is not None:
         return BaBResult(False, hit[0], hit[1], math.inf, done, 1, time.monotonic() - t0)
     open_dom = root.take(torch.nonzero(root.ub >= -config.margin)[:, 0])
+    worst_closed = float(root.ub.max()) if not len(open_dom) else -math.inf
     stuck = 0  # fully split domains that the exact LP could not close either
     while len(open_dom):
         if time.monotonic() > deadline or len(open_dom) > config.max_domains:
@@ -262,7 +263,10 @@ def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: C
             if isinstance(out, tuple):
                 return BaBResult(False, out[0], out[1], math.inf, done, len(open_dom),
                                  time.monotonic() - t0)
-            stuck += int(not out)
+            if out is None:
+                stuck += 1
+            else:
+                worst_closed = max(worst_closed, out)
         open_dom = open_dom.take(torch.nonzero(~leaf)[:, 0])
         if not len(open_dom):
             break
@@ -277,16 +281,16 @@ def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: C
         if hit is not None:
             return BaBResult(False, hit[0], hit[1], math.inf, done, len(open_dom),
                              time.monotonic() - t0)
-        keep = torch.nonzero(children.ub >= -config.margin)[:, 0]
+        closing = children.ub < -config.margin
+        if bool(closing.any()):
+            worst_closed = max(worst_closed, float(children.ub[closing].max()))
+        keep = torch.nonzero(~closing)[:, 0]
         open_dom = _Domains.cat([open_dom.take(rest), children.take(keep)])
     proven = len(open_dom) == 0 and stuck == 0
-    bound = float(ub.max()) if proven and len(ub) else math.inf
-    if proven:
-        bound = min(bound, -config.margin)
     log.info("BaB: %s after %d domains, %d open, %.1f s", "proven" if proven else "stopped",
              done, len(open_dom), time.monotonic() - t0)
-    return BaBResult(proven, None, None, bound if proven else math.inf, done, len(open_dom),
-                     time.monotonic() - t0)
+    return BaBResult(proven, None, None, worst_closed if proven else math.inf, done,
+                     len(open_dom), time.monotonic() - t0)
 
 
 def _split(parents: _Domains) -> _Domains:
@@ -303,11 +307,12 @@ def _split(parents: _Domains) -> _Domains:
 
 
 def _leaf_lp(bnd: _Bounder, splits: list[torch.Tensor], clause: Clause, check: Checker,
-             margin: float) -> bool | tuple[torch.Tensor, float]:
+             margin: float) -> float | tuple[torch.Tensor, float] | None:
     """A domain with every ReLU fixed is a polytope on which the network is affine: solve the
-    clause exactly by LP (HiGHS via SciPy). True: closed (empty, or every form ``< -margin``);
-    a tuple: a re-checked counterexample; False: still open (``at_least > 1``, or an LP
-    optimum ``>= -margin`` that does not reproduce on the real model)."""
+    clause exactly by LP (HiGHS via SciPy). A float: closed, with that proven bound (``-inf``
+    when the split constraints leave no input; else every form ``< -margin``); a tuple: a
+    re-checked counterexample; None: still open (``at_least > 1``, or an LP optimum
+    ``>= -margin`` that does not reproduce on the real model)."""
     from scipy.optimize import linprog
 
     lo_in, hi_in = bnd.box
@@ -337,17 +342,16 @@ def _leaf_lp(bnd: _Bounder, splits: list[torch.Tensor], clause: Clause, check: C
     for r in range(forms_a.shape[0]):
         res = linprog(-forms_a[r].numpy(), A_ub=a_ub, b_ub=b_ub, bounds=box, method="highs")
         if res.status == 2:
-            return True  # infeasible: the split constraints leave no input
+            return -math.inf  # infeasible: the split constraints leave no input
         if res.status != 0:
-            return False
+            return None
         value = -float(res.fun) + float(forms_b[r])
         best = max(best, value)
         if value >= -margin:
             if clause.at_least > 1:
-                return False
-            hit = check(np.asarray(res.x))
-            return hit if hit is not None else False
-    return best < -margin if clause.at_least == 1 else False
+                return None
+            return check(np.asarray(res.x))
+    return best if clause.at_least == 1 and best < -margin else None
 
 
 def _try_corners(net: Network, clause: Clause, corner: torch.Tensor,
