@@ -140,7 +140,7 @@ def verify(
         return tuple(results[i] for i in range(len(specs)))
     tcfg = TighteningConfig(level=config.tightening, lp_time_s=config.lp_neuron_time_s,
                             mip_time_s=config.mip_neuron_time_s, backend=config.backend,
-                            total_time_s=config.timeout_s * config.tighten_fraction,
+                            total_time_s=(deadline - time.monotonic()) * config.tighten_fraction,
                             threads=config.threads, alpha_steps=config.alpha_steps)
     tight = tighten(net, lo, hi, tcfg, start=bounds)
     n_unst = unstable_count(net, tight)
