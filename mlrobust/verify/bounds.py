@@ -210,12 +210,13 @@ def alpha_crown(
 
 
 def crown_bounds(net: Network, lo: torch.Tensor, hi: torch.Tensor,
-                 alpha_steps: int = 0, selective: bool = True) -> LayerBounds:
+                 alpha_steps: int = 0, selective: bool = True,
+                 deadline: float | None = None) -> LayerBounds:
     """Interval bounds, improved by CROWN (alpha-CROWN with ``alpha_steps > 0``) at every affine
-    layer whose output feeds a non-linearity (and at the logits). ``selective``: see
-    :func:`refine_from`."""
+    layer whose output feeds a non-linearity (and at the logits). ``selective``, ``deadline``:
+    see :func:`refine_from`."""
     bounds = interval_bounds(net, lo, hi)
-    return refine_from(net, bounds, 0, alpha_steps, selective)
+    return refine_from(net, bounds, 0, alpha_steps, selective, deadline)
 
 
 #: alpha-CROWN on an intermediate layer keeps one slope per (bound row, neuron below); above
@@ -241,12 +242,15 @@ def crown_rows(net: Network, bounds: LayerBounds, i: int, selective: bool = True
 
 
 def refine_from(net: Network, bounds: LayerBounds, start: int,
-                alpha_steps: int = 0, selective: bool = True) -> LayerBounds:
+                alpha_steps: int = 0, selective: bool = True,
+                deadline: float | None = None) -> LayerBounds:
     """Recompute layers ``start..`` with interval + CROWN, keeping the tighter of old and new.
 
     ``selective`` (default) bounds only the rows :func:`crown_rows` picks; the resulting
     bounds are identical for every neuron that can influence a later layer (only the bounds of
     stably-off pre-activations, which no later layer reads, may stay looser).
+    ``deadline`` (``time.monotonic()``): past it, alpha-CROWN stops optimising and the
+    remaining layers get plain CROWN (sound, just looser), so a caller's time limit holds.
     """
     n = len(net.layers)
     seen_nonlinear = any(not isinstance(x, Linear) for x in net.layers[:start])
@@ -260,8 +264,10 @@ def refine_from(net: Network, bounds: LayerBounds, start: int,
                 sel = torch.zeros(idx.numel(), layer.n_out, dtype=DTYPE)
                 sel[torch.arange(idx.numel()), idx] = 1.0
                 slopes = 2 * idx.numel() * _relu_inputs_below(net, i)
-                if alpha_steps > 0 and slopes <= ALPHA_MAX_SLOPES:
-                    cl, cu = alpha_crown(net, bounds, sel, upto=i, steps=alpha_steps)
+                late = deadline is not None and time.monotonic() > deadline
+                if alpha_steps > 0 and slopes <= ALPHA_MAX_SLOPES and not late:
+                    cl, cu = alpha_crown(net, bounds, sel, upto=i, steps=alpha_steps,
+                                         deadline=deadline)
                 else:
                     cl, cu = crown(net, bounds, sel, upto=i)
                 low, up = bounds.lower[i].clone(), bounds.upper[i].clone()

@@ -202,25 +202,25 @@ def tighten(net: Network, lo: torch.Tensor, hi: torch.Tensor,
     they are intersected with the interval bounds and replace the CROWN pass (and, with
     ``alpha_steps``, get an alpha-CROWN pass on top).
     """
+    deadline = time.monotonic() + config.total_time_s
     bounds = interval_bounds(net, lo, hi)
     if start is not None:
         start.check_box(*bounds.box)
         for i in range(len(net.layers)):
             bounds = bounds.replace(i, start.lower[i], start.upper[i])
         if config.level >= Tightening.CROWN and config.alpha_steps > 0:
-            bounds = refine_from(net, bounds, 0, config.alpha_steps)
+            bounds = refine_from(net, bounds, 0, config.alpha_steps, deadline=deadline)
     elif config.level >= Tightening.CROWN:
-        bounds = refine_from(net, bounds, 0, config.alpha_steps)
+        bounds = refine_from(net, bounds, 0, config.alpha_steps, deadline=deadline)
     if config.level < Tightening.LP:
         return bounds
-    deadline = time.monotonic() + config.total_time_s
     seen_nonlinear = False
     for k, layer in enumerate(net.layers):
         nxt = net.layers[k + 1] if k + 1 < len(net.layers) else None
         if isinstance(layer, Linear) and isinstance(nxt, ReLU) and seen_nonlinear:
             for relax in (True, False) if config.level >= Tightening.MIP else (True,):
                 bounds = _tighten_layer(net, bounds, k, relax, config, deadline)
-            bounds = refine_from(net, bounds, k + 1, config.alpha_steps)
+            bounds = refine_from(net, bounds, k + 1, config.alpha_steps, deadline=deadline)
         if not isinstance(layer, Linear):
             seen_nonlinear = True
         if time.monotonic() > deadline:

@@ -126,8 +126,9 @@ def verify(
     todo = [i for i in range(len(specs)) if i not in results]
     proven: dict[int, float] = {}  # spec -> proven bound of the clauses BaB closed
     if todo and config.bab and not config.exact_objective and supports_bab(net):
-        root = bounds if bounds is not None else crown_bounds(net, lo, hi, config.alpha_steps)
         bab_end = time.monotonic() + config.bab_fraction * (deadline - time.monotonic())
+        root = bounds if bounds is not None else crown_bounds(net, lo, hi, config.alpha_steps,
+                                                              deadline=bab_end)
         for i in todo:
             out = _bab_spec(net, root, specs[i], oracle, config, t0, bab_end)
             if isinstance(out, VerificationResult):
