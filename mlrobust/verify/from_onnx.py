@@ -2,8 +2,8 @@
 
 The graph must be a chain: every node has at most one non-constant input, the output of the
 previous non-constant node. Supported ops cover the VNN-COMP 2021 MNIST/test nets: Gemm, MatMul,
-Add, Sub, Mul, Div (by constants), Relu, Conv, MaxPool, AveragePool, BatchNormalization, Flatten,
-Reshape, Pad (zero pads), Identity, Dropout, Constant. Anything else raises
+Add, Sub, Mul, Div (by constants), Relu, Sigmoid, Conv, MaxPool, AveragePool, BatchNormalization,
+Flatten, Reshape, Pad (zero pads), Identity, Dropout, Constant. Anything else raises
 :class:`UnsupportedLayerError` naming the node.
 
 Shapes are tracked on the whole input tensor including a leading batch dimension of 1 (some
@@ -26,6 +26,7 @@ from mlrobust.verify.ir import (
     MaxPool,
     Network,
     ReLU,
+    Sigmoid,
     avgpool_matrix,
     conv_matrix,
     pool_groups,
@@ -91,6 +92,8 @@ def _lower(  # noqa: C901 - one branch per op
         return None, shape
     if op == "Relu":
         return ReLU(), shape
+    if op == "Sigmoid":
+        return Sigmoid(), shape
     if op == "Flatten":
         axis = int(attrs.get("axis", 1)) % max(len(shape), 1)
         return None, (int(np.prod(shape[:axis])), int(np.prod(shape[axis:])))
@@ -185,8 +188,8 @@ def _lower(  # noqa: C901 - one branch per op
         return Linear(mat, torch.zeros(mat.shape[0], dtype=DTYPE)), (1, *out)
     raise UnsupportedLayerError(
         f"{where}: op {op} is not supported by the verifier (supported: Gemm, MatMul, Add, Sub, "
-        "Mul, Div, Relu, Conv, MaxPool, AveragePool, BatchNormalization, Flatten, Reshape, Pad, "
-        "Identity, Dropout, Constant).")
+        "Mul, Div, Relu, Sigmoid, Conv, MaxPool, AveragePool, BatchNormalization, Flatten, "
+        "Reshape, Pad, Identity, Dropout, Constant).")
 
 
 def _need(ok: bool, where: str, shape: tuple[int, ...], wshape: tuple[int, ...]) -> None:

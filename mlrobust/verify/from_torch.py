@@ -1,8 +1,8 @@
 """Lower a torch ``nn.Sequential`` to the verification IR.
 
-Supported: Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, Flatten, BatchNorm1d/2d (eval statistics,
-folded into the neighbouring affine map), Identity/Dropout (no-ops in eval mode), and any module
-exposing ``mean`` and ``std`` tensors (input normalisation ``(x - mean) / std``). Nested
+Supported: Linear, Conv2d, ReLU, Sigmoid, MaxPool2d, AvgPool2d, Flatten, BatchNorm1d/2d (eval
+statistics, folded into the neighbouring affine map), Identity/Dropout (no-ops in eval mode), and
+any module exposing ``mean`` and ``std`` tensors (input normalisation ``(x - mean) / std``). Nested
 Sequentials are flattened. Anything else raises :class:`UnsupportedLayerError` naming it.
 """
 
@@ -19,6 +19,7 @@ from mlrobust.verify.ir import (
     MaxPool,
     Network,
     ReLU,
+    Sigmoid,
     avgpool_matrix,
     conv_matrix,
     pool_groups,
@@ -81,6 +82,8 @@ def _lower(  # noqa: C901 - one branch per supported module type keeps the mappi
         return None, (n,) if isinstance(m, nn.Flatten) else shape
     if isinstance(m, nn.ReLU):
         return ReLU(), shape
+    if isinstance(m, nn.Sigmoid):
+        return Sigmoid(), shape
     if isinstance(m, nn.Linear):
         if n != m.in_features:
             raise InputError(f"Layer {name}: Linear expects {m.in_features} inputs, gets {n}.")
@@ -133,8 +136,8 @@ def _lower(  # noqa: C901 - one branch per supported module type keeps the mappi
         return _diag(1.0 / std_b, -mean_b / std_b), shape
     raise UnsupportedLayerError(
         f"Layer {name}: {type(m).__name__} is not supported by the verifier. Supported: Linear, "
-        "Conv2d, ReLU, MaxPool2d, AvgPool2d, Flatten, BatchNorm, and a normalisation module with "
-        "mean/std tensors.")
+        "Conv2d, ReLU, Sigmoid, MaxPool2d, AvgPool2d, Flatten, BatchNorm, and a normalisation "
+        "module with mean/std tensors.")
 
 
 def _bshape(t: torch.Tensor, shape: tuple[int, ...]) -> tuple[int, ...]:

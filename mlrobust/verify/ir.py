@@ -1,11 +1,12 @@
 """A small network IR for verification: every layer evaluates itself and knows its bounds.
 
-Every network is lowered (from torch or ONNX) to a chain over *flattened* float64 vectors of three
+Every network is lowered (from torch or ONNX) to a chain over *flattened* float64 vectors of four
 immutable layer types, so bounds, MILP encodings and numerical evaluation all see one form:
 
 * :class:`Linear` ``y = W x + b`` — Linear, Conv2d, AvgPool2d, Flatten, folded BatchNorm and input
   normalisation all become one (``W`` dense, or sparse for convolutions);
 * :class:`ReLU` ``y = max(0, x)``;
+* :class:`Sigmoid` (bounds and attacks only: no exact MILP encoding);
 * :class:`MaxPool` ``y_o = max_{j in groups[o]} x_j`` (windows as index lists).
 
 Shapes: a network maps ``[N, input_size]`` to ``[N, n_outputs]``; ``input_shape`` records the
@@ -96,6 +97,18 @@ class ReLU:
         return lo.clamp_min(0), hi.clamp_min(0)
 
 
+@dataclass(frozen=True)
+class Sigmoid:
+    """``y = 1 / (1 + exp(-x))`` elementwise (ERAN's sigmoid nets). Bounds and attacks handle
+    it; the MILP cannot encode it exactly, so networks with it get incomplete verdicts."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(x)
+
+    def interval(self, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.sigmoid(lo), torch.sigmoid(hi)  # monotone
+
+
 @dataclass(frozen=True, eq=False)
 class MaxPool:
     """``y_o = max_j x[groups[o, j]]``. Shape: ``groups [n_out, window]`` (long indices)."""
@@ -114,7 +127,7 @@ class MaxPool:
         return lo[self.groups].amax(dim=-1), hi[self.groups].amax(dim=-1)
 
 
-Layer = Linear | ReLU | MaxPool
+Layer = Linear | ReLU | Sigmoid | MaxPool
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from mlrobust.errors import UnsupportedLayerError
 from mlrobust.verify.backends import Backend, ModelData, Status, open_session
 from mlrobust.verify.bounds import LayerBounds, interval_bounds, refine_from
 from mlrobust.verify.ir import DTYPE, Linear, MaxPool, Network, ReLU
@@ -88,6 +89,11 @@ class Builder:
                          np.array(self.col_lo), np.array(self.col_hi), integer)
 
 
+def supports_milp(net: Network) -> bool:
+    """True when every layer has an exact MILP encoding (Linear, ReLU, MaxPool)."""
+    return all(isinstance(layer, (Linear, ReLU, MaxPool)) for layer in net.layers)
+
+
 def encode(
     net: Network, bounds: LayerBounds, upto: int | None = None
 ) -> tuple[Builder, list[np.ndarray]]:
@@ -109,6 +115,9 @@ def encode(
             cur = _encode_relu(b, cur, in_lo, in_hi, zero)
         elif isinstance(layer, MaxPool):
             cur = _encode_maxpool(b, layer, cur, in_lo, in_hi)
+        else:
+            raise UnsupportedLayerError(f"Layer {i} ({type(layer).__name__}) has no exact MILP "
+                                        "encoding; only bounds and attacks handle it.")
         outs.append(cur)
     return b, outs
 

@@ -41,7 +41,7 @@ from mlrobust.verify.bounds import (
     unstable_count,
 )
 from mlrobust.verify.ir import DTYPE, Network
-from mlrobust.verify.milp import Tightening, TighteningConfig, encode, tighten
+from mlrobust.verify.milp import Tightening, TighteningConfig, encode, supports_milp, tighten
 from mlrobust.verify.oracle import Oracle, snap_into_box
 from mlrobust.verify.spec import Clause, OutputSpec
 
@@ -139,14 +139,16 @@ def verify(
         todo = [i for i in range(len(specs)) if i not in results]
     if not todo:
         return tuple(results[i] for i in range(len(specs)))
-    tcfg = TighteningConfig(level=config.tightening, lp_time_s=config.lp_neuron_time_s,
+    exact = supports_milp(net)
+    level = config.tightening if exact else min(config.tightening, Tightening.CROWN)
+    tcfg = TighteningConfig(level=level, lp_time_s=config.lp_neuron_time_s,
                             mip_time_s=config.mip_neuron_time_s, backend=config.backend,
                             total_time_s=(deadline - time.monotonic()) * config.tighten_fraction,
                             threads=config.threads, alpha_steps=config.alpha_steps)
     tight = tighten(net, lo, hi, tcfg, start=bounds)
     n_unst = unstable_count(net, tight)
     for i in todo:
-        res = _verify_spec(net, tight, specs[i], oracle, config, t0, deadline, n_unst)
+        res = _verify_spec(net, tight, specs[i], oracle, config, t0, deadline, n_unst, exact)
         if i in proven:
             res = replace(res, objective_bound=max(res.objective_bound, proven[i]),
                           method=f"bab+{res.method}")
@@ -237,7 +239,8 @@ def _clause_upper_crown(net: Network, bounds: LayerBounds, cl: Clause, steps: in
 
 def _verify_spec(net: Network, bounds: LayerBounds, spec: OutputSpec, oracle: Oracle,
                  config: VerifierConfig, t0: float, deadline: float,
-                 n_unst: int) -> VerificationResult:
+                 n_unst: int, exact: bool = True) -> VerificationResult:
+    """Per clause: alpha-CROWN, then (``exact``: the network has a MILP encoding) the MILP."""
     lo, hi = bounds.box
     best_bound, best_val, best_x, nodes = -math.inf, None, None, 0
     method = "crown"
@@ -249,6 +252,10 @@ def _verify_spec(net: Network, bounds: LayerBounds, spec: OutputSpec, oracle: Or
         if ub < -config.margin and not config.exact_objective:
             best_bound = max(best_bound, ub)
             continue
+        if not exact:
+            return _done(Verdict.UNKNOWN, math.inf, best_val, None, _t(best_x), t0, nodes,
+                         n_unst, method, net, "bounds inconclusive and the network has no "
+                         "exact MILP encoding (sigmoid): incomplete")
         method = "milp"
         out = _milp_clause(net, bounds, cl, config, deadline)
         nodes += out[3]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from mlrobust.errors import InputError
 from mlrobust.verify.bounds import crown, crown_bounds, interval_bounds
@@ -100,3 +101,36 @@ def test_zero_width_box_gives_ordered_bounds_and_an_encodable_milp() -> None:
         for lo, hi in zip(b.lower, b.upper, strict=True):
             assert (lo <= hi).all()
         encode(net, b)  # raised on an empty max-pool candidate set before
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sigmoid_lines_enclose_the_function(seed: int) -> None:
+    from mlrobust.verify.bounds import sigmoid_lines
+    gen = torch.Generator().manual_seed(seed)
+    lo = torch.randn(500, dtype=torch.float64, generator=gen) * 4
+    hi = lo + torch.rand(500, dtype=torch.float64, generator=gen) ** 3 * 8  # some very thin
+    kl, bl, ku, bu = sigmoid_lines(lo, hi)
+    t = torch.linspace(0, 1, 201, dtype=torch.float64)
+    x = lo[:, None] + t[None, :] * (hi - lo)[:, None]
+    y = torch.sigmoid(x)
+    assert (kl[:, None] * x + bl[:, None] <= y).all()
+    assert (ku[:, None] * x + bu[:, None] >= y).all()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_crown_on_a_sigmoid_net_encloses_sampled_outputs(seed: int) -> None:
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(5, 12), nn.Sigmoid(), nn.Linear(12, 8), nn.Sigmoid(),
+                          nn.Linear(8, 3)).double().eval()
+    net = from_torch(model, (5,))
+    x = torch.rand(5, dtype=torch.float64)
+    lo, hi = x - 0.3, x + 0.3
+    bounds = crown_bounds(net, lo, hi)
+    inter = interval_bounds(net, lo, hi)
+    pts = lo + torch.rand(4000, 5, dtype=torch.float64) * (hi - lo)
+    with torch.no_grad():
+        y = model(pts)
+    assert (y >= bounds.lower[-1] - 1e-9).all() and (y <= bounds.upper[-1] + 1e-9).all()
+    # CROWN is at least as tight as intervals (refine_from keeps the tighter of the two)
+    assert (bounds.upper[-1] - bounds.lower[-1] <= inter.upper[-1] - inter.lower[-1] + 1e-12).all()
+    assert (bounds.upper[-1] - bounds.lower[-1] < inter.upper[-1] - inter.lower[-1] - 1e-6).any()

@@ -41,8 +41,8 @@ def test_torch_lowering_matches_forward() -> None:
 
 
 def test_unsupported_layer_is_named() -> None:
-    m = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.Sigmoid())
-    with pytest.raises(UnsupportedLayerError, match="Sigmoid"):
+    m = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.Tanh())
+    with pytest.raises(UnsupportedLayerError, match="Tanh"):
         from_torch(m, (1, 2, 2))
 
 
@@ -53,7 +53,8 @@ def test_input_shape_mismatch() -> None:
 
 NETS = ["mnistfc/mnist-net_256x2.onnx", "verivital/Convnet_avgpool.onnx",
         "verivital/Convnet_maxpool.onnx", "eran/nets/mnist_relu_9_200.onnx",
-        "test/test_tiny.onnx", "test/test_small.onnx", "test/test_sat.onnx"]
+        "eran/nets/ffnnSIGMOID__Point_6x200.onnx", "test/test_tiny.onnx", "test/test_small.onnx",
+        "test/test_sat.onnx"]
 
 
 @pytest.mark.parametrize("name", NETS)
@@ -72,10 +73,14 @@ def test_onnx_matches_onnxruntime(name: str) -> None:
         assert np.abs(ref - got).max() < 1e-5
 
 
-def test_onnx_sigmoid_unsupported() -> None:
-    path = require_data("vnncomp2021", "eran", "nets", "ffnnSIGMOID__Point_6x200.onnx")
+def test_sigmoid_net_has_no_milp_encoding() -> None:
+    from mlrobust.verify.bounds import interval_bounds
+    from mlrobust.verify.milp import encode, supports_milp
+    net = from_onnx(require_data("vnncomp2021", "eran", "nets", "ffnnSIGMOID__Point_6x200.onnx"))
+    assert not supports_milp(net)
+    lo = torch.zeros(net.input_size, dtype=torch.float64)
     with pytest.raises(UnsupportedLayerError, match="Sigmoid"):
-        from_onnx(path)
+        encode(net, interval_bounds(net, lo, lo + 0.01))
 
 
 def test_malformed_onnx(tmp_path) -> None:  # type: ignore[no-untyped-def]
