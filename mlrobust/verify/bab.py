@@ -259,6 +259,9 @@ def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: C
             break
         leaf = open_dom.branch[:, 0] < 0
         for i in torch.nonzero(leaf)[:, 0].tolist():
+            if time.monotonic() > deadline:
+                stuck += 1  # not examined: the search cannot claim it closed
+                continue
             out = _leaf_lp(bnd, [s[i] for s in open_dom.splits], clause, check, config.margin)
             if isinstance(out, tuple):
                 return BaBResult(False, out[0], out[1], math.inf, done, len(open_dom),
