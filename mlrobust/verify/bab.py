@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mlrobust.verify.bounds import LayerBounds
+from mlrobust.verify.bounds import LayerBounds, adam_step
 from mlrobust.verify.ir import DTYPE, Linear, Network, ReLU
 from mlrobust.verify.spec import Clause
 
@@ -186,14 +186,7 @@ class _Bounder:
             if time.monotonic() > deadline or not low.requires_grad:
                 break  # out of time, or nothing to optimise (no ReLU)
             grads = torch.autograd.grad(-low.sum(), params, allow_unused=True)
-            with torch.no_grad():
-                for prm, g, u, v, lr in zip(params, grads, m1, m2, lrs, strict=True):
-                    if g is None:
-                        continue
-                    u.mul_(0.9).add_(g, alpha=0.1)
-                    v.mul_(0.999).addcmul_(g, g, value=0.001)
-                    step = lr * (u / (1 - 0.9 ** t)) / ((v / (1 - 0.999 ** t)).sqrt() + 1e-8)
-                    prm.sub_(step)
+            adam_step(params, grads, m1, m2, lrs, t)
         for prm in params:
             prm.requires_grad_(False)
         with torch.no_grad():

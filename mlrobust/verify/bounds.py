@@ -20,6 +20,7 @@ Examples:
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -227,7 +228,6 @@ def alpha_crown(
     with torch.no_grad():
         best = _backward(net, bounds, both, k)
     if steps > 0 and relus:
-        # plain Adam written out: torch.optim's first use imports torch._dynamo (~10 s here)
         params = list(alphas.values())
         m1 = [torch.zeros_like(p) for p in params]
         m2 = [torch.zeros_like(p) for p in params]
@@ -237,16 +237,28 @@ def alpha_crown(
             low = _backward(net, bounds, both, k, alphas)
             best = torch.maximum(best, low.detach())
             grads = torch.autograd.grad(-low.sum(), params)
+            adam_step(params, grads, m1, m2, [lr] * len(params), t)
             with torch.no_grad():
-                for p, g, u, v in zip(params, grads, m1, m2, strict=True):
-                    u.mul_(0.9).add_(g, alpha=0.1)
-                    v.mul_(0.999).addcmul_(g, g, value=0.001)
-                    step = lr * (u / (1 - 0.9 ** t)) / ((v / (1 - 0.999 ** t)).sqrt() + 1e-8)
-                    p.sub_(step).clamp_(0.0, 1.0)
+                for p in params:
+                    p.clamp_(0.0, 1.0)
         with torch.no_grad():
             best = torch.maximum(best, _backward(net, bounds, both, k, alphas))
     dd = torch.zeros(rows, dtype=DTYPE) if d is None else d.to(DTYPE)
     return best[:rows] + dd, -best[rows:] + dd
+
+
+def adam_step(params: list[torch.Tensor], grads: Sequence[torch.Tensor | None],
+              m1: list[torch.Tensor], m2: list[torch.Tensor], lrs: list[float], t: int) -> None:
+    """One Adam descent step in place (step ``t`` >= 1; moments ``m1``/``m2`` updated).
+
+    Written out because torch.optim's first use imports torch._dynamo (~10 s here)."""
+    with torch.no_grad():
+        for p, g, u, v, lr in zip(params, grads, m1, m2, lrs, strict=True):
+            if g is None:
+                continue
+            u.mul_(0.9).add_(g, alpha=0.1)
+            v.mul_(0.999).addcmul_(g, g, value=0.001)
+            p.sub_(lr * (u / (1 - 0.9 ** t)) / ((v / (1 - 0.999 ** t)).sqrt() + 1e-8))
 
 
 def crown_bounds(net: Network, lo: torch.Tensor, hi: torch.Tensor,
