@@ -47,9 +47,10 @@ class LPMethod(enum.Enum):
     SIFTING = "sifting"
 
 
-# AUTO uses sifting from this many columns on (measured: at 1x28x56 = 1,568 columns the plain
-# HiGHS solve is as fast; at 3x224x224 sifting is many times faster, docs/attacks.md)
-_SIFT_MIN_COLUMNS = 20_000
+# AUTO uses sifting from this many columns on (measured, docs/attacks.md: at 1x28x56 = 1,568
+# columns sifting took 2-5 ms vs 7-9 ms for HiGHS on the whole LP; at 3x224x224 the whole LP
+# takes minutes). Tiny LPs go to the whole-LP path, where sifting's rounds would only add cost.
+_SIFT_MIN_COLUMNS = 1_000
 
 
 class LPSolver(enum.Enum):
