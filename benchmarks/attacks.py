@@ -28,6 +28,8 @@ from mlrobust.attacks import (
     label_losses,
     solve_min_linf,
 )
+from mlrobust.attacks import mla_lp as _mla_lp_module
+from mlrobust.attacks.lp import LPMethod
 from mlrobust.attacks.mla_lp import _jacobian_rows
 from mlrobust.threats import LinfBall
 
@@ -77,15 +79,86 @@ def _first_lp(model: nn.Module, x: torch.Tensor, target: int) -> tuple:
     return losses, desired
 
 
+class _LPRecorder:
+    """Wraps the attack's LP call to time every LP and keep the largest one solved to optimality
+    (a time-limited one has no optimum to compare against; benchmark only)."""
+
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+        self.largest: tuple[np.ndarray, np.ndarray] | None = None
+        self._orig = _mla_lp_module.solve_min_linf
+
+    def __enter__(self) -> _LPRecorder:
+        def timed(a, b, **kw):  # type: ignore[no-untyped-def]
+            t0 = time.perf_counter()
+            sol = self._orig(a, b, **kw)
+            self.records.append({"rows": int(a.shape[0]), "s": time.perf_counter() - t0,
+                                 "rounds": sol.rounds, "gap": sol.gap})
+            log.info("attack LP: %s", self.records[-1])
+            exact = sol.feasible and sol.gap <= 1e-6 * float(np.abs(sol.r).max(initial=1.0))
+            if exact and (self.largest is None or a.shape[0] > self.largest[0].shape[0]):
+                self.largest = (np.array(a), np.array(b))
+            return sol
+
+        _mla_lp_module.solve_min_linf = timed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _mla_lp_module.solve_min_linf = self._orig
+
+
+def _timed_solve(a: np.ndarray, b: np.ndarray, limit: float, **kw) -> tuple[float, str, float]:  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    try:
+        sol = solve_min_linf(a, b, time_limit=limit, **kw)
+        status, z = "optimal", float(np.abs(sol.r).max())
+    except Exception as exc:  # noqa: BLE001 - a timeout is a result here, reported as such
+        status, z = f"not solved: {exc}"[:120], float("nan")
+    return time.perf_counter() - t0, status, z
+
+
+def bench_attack_lps(model: nn.Module, x: torch.Tensor, goal: AttackGoal, attack_iters: int,
+                     lp_limit: float | None, naive_limit: float) -> dict:
+    """The full attack with every LP timed, then its largest LP solved three ways (same run)."""
+    t0 = time.perf_counter()
+    with _LPRecorder() as rec:
+        cfg = MLALPConfig(max_iter=attack_iters, time_limit=lp_limit)
+        full = MLALP(cfg)(model, x, goal, LinfBall(1.0))
+    full_time = time.perf_counter() - t0
+    out = {
+        "attack_success (forward-pass checked)": bool(full.success.item()),
+        "attack_outer_iterations": int(full.iterations.item()),
+        "attack_seconds_per_image": full_time,
+        "attack_linf": float((full.x_adv - x).abs().max()),
+        "attack_lps": rec.records,
+        "attack_lp_seconds_total": sum(r["s"] for r in rec.records),
+        "attack_lp_seconds_mean": float(np.mean([r["s"] for r in rec.records])),
+    }
+    assert rec.largest is not None
+    a, b = rec.largest
+    sift_t, sift_st, sift_z = _timed_solve(a, b, None, method=LPMethod.SIFTING)
+    simp_t, simp_st, simp_z = _timed_solve(a, b, naive_limit, method=LPMethod.SIMPLEX)
+    naive_t, naive_st, naive_z = _timed_solve(a, b, naive_limit, form=LPForm.NAIVE)
+    out["largest_lp"] = {
+        "rows": int(a.shape[0]), "columns": int(a.shape[1]),
+        "sifting_s": sift_t, "sifting_z": sift_z,
+        "homogeneous_simplex_s": simp_t, "homogeneous_simplex_status": simp_st,
+        "homogeneous_simplex_z": simp_z,
+        "naive_s": naive_t, "naive_status": naive_st, "naive_z": naive_z,
+        "naive_over_sifting (a lower bound when naive was not solved)": naive_t / sift_t,
+    }
+    return out
+
+
 def bench_lp(
     channels: int, height: int, width: int, labels: int, naive_limit: float, naive_rows: int,
-    attack_iters: int = 10,
+    attack_iters: int = 10, lp_limit: float | None = None,
 ) -> dict:
-    """One MLA-LP step: row-generated homogeneous LP vs the naive LP (all rows, 2d norm rows).
+    """MLA-LP step and LP times vs the naive LP (2d norm rows), same solver, same run.
 
-    With more than ``naive_rows`` labels the naive LP gets only the target row and the
-    ``naive_rows - 1`` rows nearest their bound (memory: all 1000 dense rows of a 224x224 image
-    are 1.2 GB before the solver copies them); this favours the naive baseline.
+    Up to ``naive_rows`` labels the first LP with all rows is solved four ways. Always: the full
+    attack with every LP timed, then its largest LP (the hardest the attack met) solved by
+    sifting, by HiGHS simplex on the homogeneous form and on the naive form (``naive_limit``).
     """
     model = synthetic_cnn(channels, height, width, labels)
     x = torch.rand(1, channels, height, width, generator=torch.Generator().manual_seed(1))
@@ -93,7 +166,7 @@ def bench_lp(
         target = int(model(x)[0].abs().argmin())
     goal = AttackGoal.from_indices([[target]], num_labels=labels)
     attack = MLALP(MLALPConfig(max_iter=1))
-    if labels <= 100:  # warm-up (imports, first-call allocations); the big case runs after it
+    if labels <= naive_rows:  # warm-up (imports, first allocations); the big case runs after it
         attack(model, x, goal, LinfBall(1.0))
     t0 = time.perf_counter()
     step_result = attack(model, x, goal, LinfBall(1.0))
@@ -103,27 +176,39 @@ def bench_lp(
     with torch.no_grad():
         b = (np.log(2.0) - losses(x).double().numpy())
     rows = np.arange(labels)
-    if labels > naive_rows:
-        rest = np.setdiff1d(rows, [target])
-        rows = np.union1d([target], rest[np.argsort(b[rest])[: naive_rows - 1]])
     b = b[rows]
-    t0 = time.perf_counter()
-    a = _jacobian_rows(losses, x, rows)
-    jac_time = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    homog_all = solve_min_linf(a, b, form=LPForm.HOMOGENEOUS)
-    homog_all_time = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    naive_status = "optimal"
-    try:
-        naive = solve_min_linf(a, b, form=LPForm.NAIVE, time_limit=naive_limit)
-        naive_z = float(np.abs(naive.r).max())
-    except Exception as exc:  # noqa: BLE001 - a timeout is a result here, reported as such
-        naive_status, naive_z = f"not solved: {exc}"[:120], float("nan")
-    naive_time = time.perf_counter() - t0
+    result = {
+        "shape": [channels, height, width],
+        "labels": labels,
+        "fast_step_s (one MLA-LP step, method AUTO, incl. Jacobian rows)": fast_step,
+        "first_step_success": bool(step_result.success.item()),
+    }
+    if labels <= naive_rows:  # the first LP with all rows, four ways (at 224x224: see below)
+        t0 = time.perf_counter()
+        a = _jacobian_rows(losses, x, rows)
+        result["full_jacobian_s"] = time.perf_counter() - t0
+        homog_t, _, homog_z = _timed_solve(a, b, naive_limit, method=LPMethod.SIMPLEX)
+        sift_t, _, sift_z = _timed_solve(a, b, naive_limit, method=LPMethod.SIFTING)
+        naive_t, naive_st, naive_z = _timed_solve(a, b, naive_limit, form=LPForm.NAIVE)
+        ipm_t, ipm_st = _naive_ipm(a, b, naive_limit)
+        result.update({
+            "homogeneous_simplex_lp_s": homog_t, "homogeneous_sifting_lp_s": sift_t,
+            "naive_lp_s (dual simplex)": naive_t, "naive_status": naive_st,
+            "naive_ipm_lp_s": ipm_t, "naive_ipm_status": ipm_st,
+            "z_homogeneous": homog_z, "z_sifting": sift_z, "z_naive": naive_z,
+            "naive_over_homogeneous_lp": naive_t / homog_t,
+            "naive_over_fast_step": naive_t / fast_step,
+            "naive_ipm_over_homogeneous_lp": ipm_t / homog_t,
+            "naive_ipm_over_fast_step": ipm_t / fast_step,
+        })
+    result.update(bench_attack_lps(model, x, goal, attack_iters, lp_limit, naive_limit))
+    return result
+
+
+def _naive_ipm(a: np.ndarray, b: np.ndarray, limit: float) -> tuple[float, str]:
+    """The naive form with HiGHS's interior point (its best setting there), same LP."""
     import highspy
 
-    # the naive form's best HiGHS setting (interior point), for an honest second baseline
     orig = highspy.Highs.setOptionValue
 
     def _ipm(self, key, value):  # type: ignore[no-untyped-def]
@@ -133,42 +218,11 @@ def bench_lp(
         return out
 
     highspy.Highs.setOptionValue = _ipm  # type: ignore[method-assign]
-    t0 = time.perf_counter()
     try:
-        solve_min_linf(a, b, form=LPForm.NAIVE, time_limit=naive_limit)
-        naive_ipm_status = "optimal"
-    except Exception as exc:  # noqa: BLE001
-        naive_ipm_status = f"not solved: {exc}"[:120]
-    naive_ipm_time = time.perf_counter() - t0
-    highspy.Highs.setOptionValue = orig  # type: ignore[method-assign]
-
-    t0 = time.perf_counter()
-    # 224x224 / 1000 labels: from the 2nd iterate on ~70-100 of the 1000 rows are active and
-    # each HiGHS solve of such a dense [100, 150528] LP takes minutes here (docs/attacks.md)
-    full = MLALP(MLALPConfig(max_iter=attack_iters))(model, x, goal, LinfBall(1.0))
-    full_time = time.perf_counter() - t0
-    return {
-        "shape": [channels, height, width],
-        "labels": labels,
-        "naive_rows": len(rows),
-        "fast_step_s (rowgen+homogeneous, incl. Jacobian rows)": fast_step,
-        "full_jacobian_s": jac_time,
-        "homogeneous_all_rows_lp_s": homog_all_time,
-        "naive_lp_s (LP only, Jacobian excluded)": naive_time,
-        "naive_status": naive_status,
-        "naive_ipm_lp_s": naive_ipm_time,
-        "naive_ipm_status": naive_ipm_status,
-        "speedup_naive_ipm_over_fast_step": naive_ipm_time / fast_step,
-        "z_homogeneous": float(np.abs(homog_all.r).max()),
-        "z_naive": naive_z,
-        "speedup_naive_over_fast_step": naive_time / fast_step,
-        "speedup_naive_over_homogeneous_lp": naive_time / homog_all_time,
-        "first_step_success": bool(step_result.success.item()),
-        "attack_success": bool(full.success.item()),
-        "attack_lps": int(full.iterations.item()),
-        "attack_seconds": full_time,
-        "attack_linf": float((full.x_adv - x).abs().max()),
-    }
+        t, status, _ = _timed_solve(a, b, limit, form=LPForm.NAIVE)
+    finally:
+        highspy.Highs.setOptionValue = orig  # type: ignore[method-assign]
+    return t, status
 
 
 SCIENCE_TRAIN = ["--dataset", "multi_fashion", "--graph", "fashion_mnist", "--arch", "small_cnn",
@@ -274,8 +328,10 @@ def main() -> None:
     parser.add_argument("--big", action="store_true", help="add the 3x224x224/1000-label case")
     parser.add_argument("--naive-limit", type=float, default=120.0)
     parser.add_argument("--naive-rows", type=int, default=100)
-    parser.add_argument("--big-attack-iters", type=int, default=1,
+    parser.add_argument("--big-attack-iters", type=int, default=10,
                         help="MLA-LP outer iterations in the --big case (10 in the paper)")
+    parser.add_argument("--lp-limit", type=float, default=None,
+                        help="MLALPConfig.time_limit in the --big attack (seconds per LP)")
     parser.add_argument("--science", metavar="CHECKPOINT", default=None,
                         help="run the Multi-Fashion science check on this checkpoint (trained "
                              "first with the fixed recipe when it does not exist)")
@@ -295,7 +351,7 @@ def main() -> None:
         log.info("LP 28x56: %s", json.dumps(results["lp_28x56"], indent=1))
     if args.big:
         results["lp_224_1000"] = bench_lp(3, 224, 224, 1000, args.naive_limit, args.naive_rows,
-                                          args.big_attack_iters)
+                                          args.big_attack_iters, args.lp_limit)
         log.info("LP 224: %s", json.dumps(results["lp_224_1000"], indent=1))
     if args.science:
         if not Path(args.science).with_suffix(".safetensors").exists():

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from mlrobust.attacks import MLALP, AttackGoal, LPForm, LPSolver, MLALPConfig, solve_min_linf
-from mlrobust.errors import SolverError
+from mlrobust.attacks.lp import LPMethod
+from mlrobust.attacks.lp_sifting import sift_min_linf
+from mlrobust.errors import InputError, SolverError
 from mlrobust.threats import LinfBall
 from tests.attacks.helpers import linear_model, tiny_cnn, two_label_linear
 
@@ -91,3 +93,69 @@ def test_many_labels_few_rows():
     goal = AttackGoal.from_indices([[target]], num_labels=300)
     res = MLALP()(model, x, goal, LinfBall(1.0))
     assert res.success.item()
+
+
+# ----------------------------------------------------------------------------- sifting
+def _wide_lp(m, d, seed, negatives=2):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(m, d))
+    b = rng.uniform(0.1, 1.0, size=m)
+    b[:negatives] = -rng.uniform(0.5, 2.0, size=negatives)
+    return a, b
+
+
+@pytest.mark.parametrize(("m", "d", "seed"), [(3, 500, 0), (8, 2000, 1), (20, 3000, 2),
+                                               (40, 1500, 3)])
+def test_sifting_matches_simplex(m, d, seed):
+    a, b = _wide_lp(m, d, seed, negatives=min(m, 4))
+    simplex = solve_min_linf(a, b, method=LPMethod.SIMPLEX)
+    sift = solve_min_linf(a, b, method=LPMethod.SIFTING)
+    z = np.abs(simplex.r).max()
+    assert sift.feasible and sift.rounds >= 1
+    assert np.abs(sift.r).max() == pytest.approx(z, rel=1e-6)
+    assert (a @ sift.r - b).max() <= 1e-8 * (1 + np.abs(b).max())
+    # the certificate: the weak-duality bound meets the feasible point
+    assert sift.lower_bound == pytest.approx(z, rel=1e-6) and sift.gap <= 1e-8 * z
+    assert sift.dual is not None and sift.dual.shape == (m,) and (sift.dual >= 0).all()
+
+
+def test_sifting_warm_start_with_added_rows():
+    a, b = _wide_lp(12, 2500, 4)
+    first = solve_min_linf(a[:6], b[:6], method=LPMethod.SIFTING)
+    start = np.concatenate([first.dual, np.zeros(6)])
+    warm = solve_min_linf(a, b, method=LPMethod.SIFTING, dual_start=start)
+    cold = solve_min_linf(a, b, method=LPMethod.SIMPLEX)
+    assert np.abs(warm.r).max() == pytest.approx(np.abs(cold.r).max(), rel=1e-6)
+    with pytest.raises(InputError, match="dual_start"):
+        solve_min_linf(a, b, method=LPMethod.SIFTING, dual_start=first.dual)
+
+
+def test_sifting_infeasible_and_trivial():
+    a = np.array([[1.0, 0.0], [-1.0, 0.0]])
+    sol = solve_min_linf(a, np.array([-1.0, -1.0]), method=LPMethod.SIFTING)
+    assert not sol.feasible and not sol.r.any()
+    ok = solve_min_linf(a, np.array([0.5, 0.0]), method=LPMethod.SIFTING)
+    assert ok.feasible and not ok.r.any()
+
+
+def test_sifting_round_limit_returns_certified_feasible_point(caplog):
+    a, b = _wide_lp(10, 3000, 5)
+    with caplog.at_level(logging.WARNING):
+        sol = sift_min_linf(a, b, max_rounds=2)
+    z_opt = np.abs(solve_min_linf(a, b, method=LPMethod.SIMPLEX).r).max()
+    z = np.abs(sol.r).max()
+    assert sol.feasible and (a @ sol.r - b).max() <= 1e-8
+    assert sol.lower_bound <= z_opt * (1 + 1e-9) and z >= z_opt * (1 - 1e-9)
+    assert z - sol.lower_bound == pytest.approx(sol.gap)
+    if sol.gap > 0:
+        assert "stopped early" in caplog.text
+
+
+def test_attack_sifting_and_simplex_agree():
+    model = tiny_cnn(6, seed=5)
+    x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(6))
+    goal = AttackGoal.random(2, 6, size=1, seed=7)
+    runs = [MLALP(MLALPConfig(method=m))(model, x, goal, LinfBall(1.0))
+            for m in (LPMethod.SIFTING, LPMethod.SIMPLEX)]
+    assert torch.equal(runs[0].success, runs[1].success)
+    assert torch.allclose(runs[0].x_adv, runs[1].x_adv, atol=1e-4)
