@@ -20,7 +20,7 @@ from mlrobust.attacks.deepfool import MLDeepFool, MLDeepFoolConfig
 from mlrobust.attacks.gmla import GMLA, GMLAConfig, gmla_direction
 from mlrobust.attacks.goal import AttackGoal, random_targets
 from mlrobust.attacks.losses import LossKind, label_losses, relative_logits, violations
-from mlrobust.attacks.lp import LPForm, LPSolution, LPSolver, solve_min_linf
+from mlrobust.attacks.lp import LPForm, LPMethod, LPSolution, LPSolver, solve_min_linf
 from mlrobust.attacks.mla import MLAC, MLAU, GradientConfig, MLACConfig, MLAUConfig
 from mlrobust.attacks.mla_lp import MLALP, MLALPConfig
 from mlrobust.attacks.registry import (
@@ -51,6 +51,7 @@ __all__ = [
     "GradientConfig",
     "LPForm",
     "LPSolution",
+    "LPMethod",
     "LPSolver",
     "LossKind",
     "MLACConfig",
