@@ -29,6 +29,8 @@ def verify(
                                   help="Seconds per instance (VNN-COMP) or per image (model)."),
     tightening: str = typer.Option("lp", help="interval | crown | lp | mip"),
     backend: str = typer.Option("highs", help="highs | gurobi"),
+    bab: bool = typer.Option(True, "--bab/--no-bab",
+                             help="Branch and bound before the MILP (Linear/ReLU networks)."),
 ) -> None:
     """Complete verification of VNN-COMP instances or of our own models on a dataset."""
     from mlrobust.verify.verifier import VerifierConfig
@@ -42,7 +44,7 @@ def verify(
             "interval|crown|lp|mip and highs|gurobi.") from None
     if timeout <= 0:
         raise typer.BadParameter("--timeout must be > 0 seconds.")
-    cfg = VerifierConfig(timeout_s=timeout, tightening=level, backend=solver)
+    cfg = VerifierConfig(timeout_s=timeout, tightening=level, backend=solver, bab=bab)
     try:
         if onnx is not None or vnnlib is not None:
             if onnx is None or vnnlib is None:

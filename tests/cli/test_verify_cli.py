@@ -1,0 +1,38 @@
+"""`mlrobust verify --onnx NET --vnnlib PROP`: answers agree with the VNN-COMP consensus, with
+and without branch and bound; bad files give a one-line error and exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mlrobust.cli.main import app
+from tests.conftest import require_data
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("bab", ["--bab", "--no-bab"])
+@pytest.mark.parametrize(("onnx", "prop", "answer"), [
+    ("test/test_sat.onnx", "test/test_prop.vnnlib", "sat"),
+    ("mnistfc/mnist-net_256x2.onnx", "mnistfc/prop_2_0.03.vnnlib.gz", "unsat"),
+])
+def test_vnncomp_mode_prints_the_answer(bab: str, onnx: str, prop: str, answer: str) -> None:
+    net = require_data("vnncomp2021", *onnx.split("/"))
+    spec = require_data("vnncomp2021", *prop.split("/"))
+    res = runner.invoke(app, ["verify", "--onnx", str(net), "--vnnlib", str(spec),
+                              "--timeout", "60", bab])
+    assert res.exit_code == 0, res.output
+    word, seconds = res.output.split()
+    assert word == answer and float(seconds) >= 0
+
+
+def test_vnncomp_mode_bad_property_file(tmp_path: Path) -> None:
+    net = require_data("vnncomp2021", "test", "test_sat.onnx")
+    bad = tmp_path / "bad.vnnlib"
+    bad.write_text("(declare-const X_0 Real)\n(assert (<= X_0 \n")
+    res = runner.invoke(app, ["verify", "--onnx", str(net), "--vnnlib", str(bad)])
+    assert res.exit_code == 2
+    assert res.output.startswith("error:") and "bad.vnnlib" in res.output
