@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mlrobust.verify.bounds import LayerBounds, adam_step
+from mlrobust.verify.bounds import LayerBounds, adam_step, relu_relaxation
 from mlrobust.verify.ir import DTYPE, Linear, Network, ReLU
 from mlrobust.verify.spec import Clause
 
@@ -149,17 +149,13 @@ class _Bounder:
                 continue
             p = pos_of[j]
             lo, hi = rb[p]
-            unstable = (lo < 0) & (hi > 0)
-            active = (lo >= 0).to(DTYPE)
-            s_up = torch.where(unstable, hi / (hi - lo).clamp_min(1e-30), active)
-            b_up = torch.where(unstable, -s_up * lo, torch.zeros_like(lo))
-            slope = torch.where(unstable.unsqueeze(1), alpha[p].clamp(0.0, 1.0),
-                                active.unsqueeze(1))
+            # per domain [D, 1, n] against per-row slopes [D, R, n]
+            slope, s_up, b_up = relu_relaxation(lo.unsqueeze(1), hi.unsqueeze(1), alpha[p])
             pos, neg = a.clamp_min(0), a.clamp_max(0)
             if want_score:
-                scores[p] = -neg * b_up.unsqueeze(1)
-            const = const + (neg * b_up.unsqueeze(1)).sum(-1)
-            a = pos * slope + neg * s_up.unsqueeze(1)
+                scores[p] = -neg * b_up
+            const = const + (neg * b_up).sum(-1)
+            a = pos * slope + neg * s_up
             a = a - beta[p].clamp_min(0.0) * splits[p].unsqueeze(1)
         lo_in, hi_in = self.box
         corner = torch.where(a > 0, lo_in, hi_in)
@@ -209,7 +205,7 @@ class _Bounder:
         best = torch.full((len(dom), 2), -1, dtype=torch.long)
         for p, ((lo, hi), sc) in enumerate(zip(rb, scores, strict=True)):
             free = (lo < 0) & (hi > 0) & (dom.splits[p] == 0)
-            width = -lo * hi / (hi - lo).clamp_min(1e-30)
+            width = relu_relaxation(lo, hi)[2]  # upper line's intercept: -l u / (u - l)
             val = (sc * open_rows).sum(1) + 1e-6 * width
             val = torch.where(free, val, torch.full_like(val, -1.0))
             v, idx = val.max(dim=1)

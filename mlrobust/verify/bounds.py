@@ -130,19 +130,30 @@ def _backward(net: Network, bounds: LayerBounds, a: torch.Tensor, k: int,
     return a.clamp_min(0) @ lo + a.clamp_max(0) @ hi + const
 
 
-def _relu_back(
-    a: torch.Tensor, const: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
-    slope: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+def relu_relaxation(
+    lo: torch.Tensor, hi: torch.Tensor, slope: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Linear relaxation ``alpha z <= relu(z) <= s_up z + b_up`` for ``z`` in ``[lo, hi]``.
+
+    Exact for stable neurons; ``slope`` (any value, clamped to ``[0, 1]``; broadcast against
+    ``lo``/``hi``) replaces CROWN's adaptive lower slope on unstable ones. Returns ``alpha``
+    (the broadcast shape of ``lo`` and ``slope``), ``s_up``, ``b_up`` (shape of ``lo``)."""
     unstable = (lo < 0) & (hi > 0)
-    active = lo >= 0
+    active = (lo >= 0).to(DTYPE)
     # upper relaxation relu(z) <= s (z - l) on unstable neurons
-    s_up = torch.where(unstable, hi / (hi - lo).clamp_min(1e-30), active.to(DTYPE))
+    s_up = torch.where(unstable, hi / (hi - lo).clamp_min(1e-30), active)
     b_up = torch.where(unstable, -s_up * lo, torch.zeros_like(lo))
     # lower relaxation relu(z) >= alpha z, alpha in {0, 1} (CROWN's adaptive choice)
     # (or, for alpha-CROWN, any per-row slope in [0, 1]: each is a sound lower relaxation)
     free = (hi >= -lo).to(DTYPE) if slope is None else slope.clamp(0.0, 1.0)
-    alpha = torch.where(unstable, free, active.to(DTYPE))
+    return torch.where(unstable, free, active), s_up, b_up
+
+
+def _relu_back(
+    a: torch.Tensor, const: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+    slope: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    alpha, s_up, b_up = relu_relaxation(lo, hi, slope)
     pos, neg = a.clamp_min(0), a.clamp_max(0)
     return pos * alpha + neg * s_up, const + neg @ b_up
 
