@@ -12,7 +12,7 @@ import jinja2
 
 from mlrobust.errors import CorruptFileError, InputError
 from mlrobust.evaluate.summary import SCHEMA_VERSION
-from mlrobust.reports.evaluation import draw_robustness, fmt, write_csv
+from mlrobust.reports.evaluation import draw_robustness, fmt, style_robustness_axes, write_csv
 from mlrobust.reports.figures import b64, new_figure, png_bytes, save
 
 COMPARE_COLUMNS = ("model", "eps", "certified_accuracy", "empirical_accuracy", "unknown_gap",
@@ -90,11 +90,7 @@ def write_comparison(folders: list[str | Path], out: str | Path) -> tuple[Compar
     ax = fig.add_subplot()
     for k, res in enumerate(results):
         draw_robustness(ax, res["robustness"], color=f"C{k % 10}", label=res["model"])
-    ax.set_xlabel("eps (l_inf, [0,1] pixels)")
-    ax.set_ylabel("robust accuracy")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="x-small")
+    style_robustness_axes(ax, legend_fontsize="x-small")
     fig.tight_layout()
     png = png_bytes(fig)
     rows = comparison_rows(results)

@@ -60,13 +60,18 @@ def robustness_figure(rows: Sequence[dict[str, Any]], *, label: str = "") -> Fig
     fig = new_figure()
     ax = fig.add_subplot()
     draw_robustness(ax, rows, color="C0", label=label)
+    style_robustness_axes(ax, legend_fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def style_robustness_axes(ax: Any, *, legend_fontsize: str) -> None:
+    """Axis labels, limits, grid and legend of a robust-accuracy-versus-eps plot."""
     ax.set_xlabel("eps (l_inf, [0,1] pixels)")
     ax.set_ylabel("robust accuracy")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    return fig
+    ax.legend(fontsize=legend_fontsize)
 
 
 def draw_robustness(ax: Any, rows: Sequence[dict[str, Any]], *, color: str, label: str) -> None:
