@@ -48,6 +48,8 @@ def main() -> None:
     ap.add_argument("--milp-gap", type=float, default=1.0)
     ap.add_argument("--tightening", default="crown", choices=["interval", "crown", "lp"])
     ap.add_argument("--images", default="", help="comma-separated sample indices (else picked)")
+    ap.add_argument("--methods", default="guided-fixed,guided-sens,naive",
+                    help="comma-separated subset of guided-fixed, guided-sens, naive")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -69,6 +71,10 @@ def main() -> None:
         "naive": (naive_synthesis, replace(base, oracle=replace(oracle, milp_gap=float("inf")),
                                            time_limit_s=args.naive_time_limit or args.time_limit)),
     }
+    unknown = set(args.methods.split(",")) - set(methods)
+    if unknown:
+        ap.error(f"unknown methods {sorted(unknown)}; choose from {sorted(methods)}")
+    methods = {m: methods[m] for m in args.methods.split(",")}
     rows = []
     models = {}
     for name in args.models.split(","):

@@ -5,7 +5,9 @@ Usage:
     python benchmarks/verify_vnncomp.py --nets 256x2 256x4 256x6 --timeout 120 [--limit N]
 
 Prints per-instance answer/time for both configurations, solved counts, agreement with the
-VNN-COMP consensus and the peak resident memory. Runs single-threaded (shared 2-core machine).
+VNN-COMP consensus and the peak resident memory, and beside them what the VNN-COMP 2021 tools
+decided within the same timeout (their own machines, from the results CSVs; answers that
+the consensus does not confirm are not counted). Runs single-threaded (shared 2-core machine).
 """
 
 from __future__ import annotations
@@ -15,13 +17,41 @@ import csv
 import logging
 import resource
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from mlrobust.datasets.paths import data_file
+from mlrobust.metrics.portfolio.readers import read_vnncomp_results, vnncomp_instance_id
+from mlrobust.metrics.portfolio.table import Answer
 from mlrobust.verify.api import verify_vnnlib
 from mlrobust.verify.milp import Tightening
 from mlrobust.verify.verifier import VerifierConfig
+
+
+def vnncomp2021_solved(results_dir: Path, onnx_name: str, props: list[str], timeout: float,
+                       consensus: dict[tuple[str, str], str]) -> tuple[dict[str, int], int]:
+    """Per 2021 tool, the instances of ``props`` it decided within ``timeout`` as the consensus
+    did; and the virtual best (union over tools)."""
+    expected = {vnncomp_instance_id("mnistfc", onnx_name, p): consensus.get((onnx_name, p))
+                for p in props}
+    per_tool: dict[str, int] = {}
+    union: set[str] = set()
+    for path in sorted(results_dir.glob("*.csv")):
+        table = read_vnncomp_results(path, benchmarks={"mnistfc"})
+        solved = set()
+        for inst, ans, t in zip(table.instance, table.answer, table.time, strict=True):
+            if inst not in expected or not (np.isfinite(t) and t <= timeout):
+                continue
+            right = {Answer.HOLDS: "holds", Answer.VIOLATED: "violated"}.get(Answer(ans))
+            # only answers the consensus confirms: on "unknown" instances no tool it trusts
+            # decided (RPM's unconfirmed "violated" answers are not in the consensus)
+            if right is not None and expected[inst] == right:
+                solved.add(inst)
+        per_tool[path.stem] = len(solved)
+        union |= solved
+    return per_tool, len(union)
 
 
 def main() -> None:
@@ -71,6 +101,12 @@ def main() -> None:
         for name, (s, n, w, t) in summary.items():
             print(f"== {net} {name}: solved {s}/{n}, contradictions {w}, total {t:.1f}s, "
                   f"peak RSS so far {peak:.0f} MiB", flush=True)
+        tools, vbs = vnncomp2021_solved(data_file("vnncomp2021", "results", "results_csv"),
+                                        onnx_name, inst, args.timeout, consensus)
+        best = sorted(tools.items(), key=lambda kv: -kv[1])[:4]
+        print(f"== {net} VNN-COMP 2021 tools within {args.timeout:.0f} s (their machines): "
+              f"virtual best {vbs}/{len(inst)}; "
+              + ", ".join(f"{k} {v}" for k, v in best), flush=True)
 
 
 if __name__ == "__main__":

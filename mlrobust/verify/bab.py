@@ -267,7 +267,8 @@ def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: C
         parents = open_dom.take(pick)
         children = _split(parents)
         ub, corner = bnd.optimise(children, config.steps, config, deadline)
-        children.ub = ub
+        # a child is a subset of its parent: the parent's bound holds for it too
+        children.ub = torch.minimum(ub, parents.ub.repeat(2))
         done += len(children)
         hit = _try_corners(net, clause, corner, check)
         if hit is not None:
@@ -278,6 +279,9 @@ def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: C
             worst_closed = max(worst_closed, float(children.ub[closing].max()))
         keep = torch.nonzero(~closing)[:, 0]
         open_dom = _Domains.cat([open_dom.take(rest), children.take(keep)])
+        log.debug("BaB: %d bounded, %d open, worst open bound %.4g, %.1f s", done,
+                  len(open_dom), float(open_dom.ub.max()) if len(open_dom) else -math.inf,
+                  time.monotonic() - t0)
     proven = len(open_dom) == 0 and stuck == 0
     log.info("BaB: %s after %d domains, %d open, %.1f s", "proven" if proven else "stopped",
              done, len(open_dom), time.monotonic() - t0)
