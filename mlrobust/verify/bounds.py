@@ -139,13 +139,13 @@ def relu_relaxation(
     ``lo``/``hi``) replaces CROWN's adaptive lower slope on unstable ones. Returns ``alpha``
     (the broadcast shape of ``lo`` and ``slope``), ``s_up``, ``b_up`` (shape of ``lo``)."""
     unstable = (lo < 0) & (hi > 0)
-    active = (lo >= 0).to(DTYPE)
+    active = (lo >= 0).to(lo.dtype)
     # upper relaxation relu(z) <= s (z - l) on unstable neurons
     s_up = torch.where(unstable, hi / (hi - lo).clamp_min(1e-30), active)
     b_up = torch.where(unstable, -s_up * lo, torch.zeros_like(lo))
     # lower relaxation relu(z) >= alpha z, alpha in {0, 1} (CROWN's adaptive choice)
     # (or, for alpha-CROWN, any per-row slope in [0, 1]: each is a sound lower relaxation)
-    free = (hi >= -lo).to(DTYPE) if slope is None else slope.clamp(0.0, 1.0)
+    free = (hi >= -lo).to(lo.dtype) if slope is None else slope.clamp(0.0, 1.0)
     return torch.where(unstable, free, active), s_up, b_up
 
 
