@@ -49,7 +49,8 @@ Checker = Callable[[np.ndarray], "tuple[torch.Tensor, float] | None"]
 class BaBConfig:
     """Settings of :func:`branch_and_bound`. ``batch``: domains split per round (each gives two
     children); ``steps``: Adam steps on alpha/beta per round; ``max_domains``: open domains kept
-    in memory (beyond it the search stops with UNKNOWN)."""
+    in memory, further capped so that their alpha/beta/splits fit in ``memory_mb`` (beyond it
+    the search stops with UNKNOWN)."""
 
     batch: int = 256
     steps: int = 10
@@ -57,6 +58,7 @@ class BaBConfig:
     lr_beta: float = 0.05
     root_steps: int = 30
     max_domains: int = 100_000
+    memory_mb: int = 2048
     margin: float = 1e-4
 
 
@@ -285,6 +287,9 @@ def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: C
         [(hi >= -lo).to(torch.float32).expand(1, rows, -1).clone() for lo, hi in bnd.root],
         [torch.zeros(1, rows, n, dtype=torch.float32) for n in sizes],
         torch.full((1,), math.inf, dtype=DTYPE), torch.zeros(1, 2, dtype=torch.long))
+    # float32 alpha and beta per row and neuron, float64 split signs per neuron
+    per_domain = sum(n * (8 + 2 * 4 * rows) for n in sizes)
+    cap = min(config.max_domains, max(2 * config.batch, config.memory_mb * 2**20 // per_domain))
     ub, corner = bnd.optimise(root, config.root_steps, config, deadline)
     root.ub = ub
     hit = _try_corners(net, clause, corner, check)
@@ -295,7 +300,11 @@ def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: C
     worst_closed = float(root.ub.max()) if not len(open_dom) else -math.inf
     stuck = 0  # fully split domains that the exact LP could not close either
     while len(open_dom):
-        if time.monotonic() > deadline or len(open_dom) > config.max_domains:
+        if time.monotonic() > deadline:
+            break
+        if len(open_dom) > cap:
+            log.info("BaB: %d open domains exceed the cap of %d (max_domains, memory_mb): "
+                     "stopping", len(open_dom), cap)
             break
         leaf = open_dom.branch[:, 0] < 0
         for i in torch.nonzero(leaf)[:, 0].tolist():

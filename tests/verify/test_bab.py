@@ -95,3 +95,21 @@ def test_max_pool_networks_are_left_to_the_milp() -> None:
     with pytest.raises(ValueError, match="Linear/ReLU"):
         branch_and_bound(net, crown_bounds(net, torch.zeros(36), torch.ones(36)),
                          topk_spec(0, 1, 4).clauses[0], lambda z: None, time.monotonic() + 1)
+
+
+def test_open_domains_are_capped_by_memory() -> None:
+    # seed 1 needs tens of domains when split one at a time; with room for only 2 * batch open
+    # domains the search must stop unproven (UNKNOWN), never claim a proof it did not finish
+    model, net, lo, hi, spec = _case(1, radius=0.35)
+    oracle = TorchOracle(model, (4,))
+
+    def run(cfg: BaBConfig):  # type: ignore[no-untyped-def]
+        return branch_and_bound(net, crown_bounds(net, lo, hi), spec.clauses[0],
+                                lambda z: _recheck(z, lo, hi, spec, oracle),
+                                time.monotonic() + 30, cfg)
+
+    full = run(BaBConfig(batch=1))
+    assert full.proven and full.domains > 8
+    capped = run(BaBConfig(batch=1, memory_mb=0))
+    assert not capped.proven and capped.counterexample is None
+    assert math.isinf(capped.bound) and 2 < capped.open_domains <= 4
