@@ -19,9 +19,13 @@ BaBSR-style intercept score. The box corner that minimises each bound is also ev
 network: a violating corner is a counterexample candidate for the caller to re-check on the real
 model. When no domain is left, the clause is proven.
 
+Max-pool layers are relaxed as in CROWN over the root's input bounds and never split, so on
+networks with max-pool the search is sound but not complete: a domain with every ReLU split
+cannot be closed by the exact LP and stays open (the caller's MILP takes over).
+
 Written here because no installable library does this beside torch 2.x (auto_LiRPA / abcrown
-do not install, see DESIGN.md). Only networks of Linear and ReLU layers (no max-pool) are
-handled; :func:`supports_bab` says which.
+do not install, see DESIGN.md). Chains of Linear, ReLU and MaxPool layers are handled;
+:func:`supports_bab` says which.
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mlrobust.verify.bounds import LayerBounds, adam_step, relu_relaxation
-from mlrobust.verify.ir import DTYPE, Linear, Network, ReLU
+from mlrobust.verify.bounds import LayerBounds, adam_step, maxpool_back, relu_relaxation
+from mlrobust.verify.ir import DTYPE, Linear, MaxPool, Network, ReLU
 from mlrobust.verify.spec import Clause
 
 log = logging.getLogger(__name__)
@@ -79,8 +83,8 @@ class BaBResult:
 
 
 def supports_bab(net: Network) -> bool:
-    """True when the network is a chain of Linear and ReLU layers only."""
-    return all(isinstance(layer, (Linear, ReLU)) for layer in net.layers)
+    """True when the network is a chain of Linear, ReLU and MaxPool layers only."""
+    return all(isinstance(layer, (Linear, ReLU, MaxPool)) for layer in net.layers)
 
 
 @dataclass
@@ -117,6 +121,9 @@ class _Bounder:
     def __init__(self, net: Network, bounds: LayerBounds, clause: Clause) -> None:
         self.net = net
         self.relus = [j for j, layer in enumerate(net.layers) if isinstance(layer, ReLU)]
+        # max-pools keep the root's input bounds in every domain (sound: a domain is a subset)
+        self.pools = {j: bounds.input_of(j) for j, layer in enumerate(net.layers)
+                      if isinstance(layer, MaxPool)}
         self.root = [bounds.input_of(j) for j in self.relus]
         self.box = bounds.box
         # lower bounds of -(C y + d): rows of the spec negated
@@ -125,7 +132,7 @@ class _Bounder:
         self.at_least = clause.at_least
         # float32 copies for the alpha/beta search steps (~2x faster on CPU); any alpha/beta is
         # sound, so only the float64 pass that scores the result must be exact
-        self.fast = _Float32Copy(net, self.root, self.box, self.c)
+        self.fast = _Float32Copy(net, self.root, self.pools, self.box, self.c)
 
     def relu_bounds(self, splits: list[torch.Tensor], fast: bool = False
                     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -159,6 +166,10 @@ class _Bounder:
                 else:
                     const = const + a @ layer.bias
                     a = layer.back(a.reshape(dom * r, -1)).reshape(dom, r, -1)
+                continue
+            if isinstance(layer, MaxPool):
+                lo, hi = (self.fast.pools if fast else self.pools)[j]
+                a, const = maxpool_back(a, const, layer, lo, hi)
                 continue
             p = pos_of[j]
             lo, hi = rb[p]
@@ -253,9 +264,11 @@ class _Float32Copy:
     """The float32 network pieces :meth:`_Bounder.backward` uses with ``fast=True``."""
 
     def __init__(self, net: Network, root: list[tuple[torch.Tensor, torch.Tensor]],
+                 pools: dict[int, tuple[torch.Tensor, torch.Tensor]],
                  box: tuple[torch.Tensor, torch.Tensor], c: torch.Tensor) -> None:
         f32 = torch.float32
         self.root = [(lo.to(f32), hi.to(f32)) for lo, hi in root]
+        self.pools = {j: (lo.to(f32), hi.to(f32)) for j, (lo, hi) in pools.items()}
         self.box = (box[0].to(f32), box[1].to(f32))
         self.c = c.to(f32)
         self.weight = {j: layer.weight.to(f32) for j, layer in enumerate(net.layers)
@@ -277,7 +290,8 @@ def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: C
     candidate input on the real model and returns ``(witness, value)`` when it reproduces.
     """
     if not supports_bab(net):
-        raise ValueError("branch_and_bound handles Linear/ReLU chains only; see supports_bab")
+        raise ValueError("branch_and_bound handles Linear/ReLU/MaxPool chains only; see "
+                         "supports_bab")
     t0 = time.monotonic()
     bnd = _Bounder(net, bounds, clause)
     rows = clause.c.shape[0]
@@ -288,7 +302,7 @@ def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: C
         [torch.zeros(1, rows, n, dtype=torch.float32) for n in sizes],
         torch.full((1,), math.inf, dtype=DTYPE), torch.zeros(1, 2, dtype=torch.long))
     # float32 alpha and beta per row and neuron, float64 split signs per neuron
-    per_domain = sum(n * (8 + 2 * 4 * rows) for n in sizes)
+    per_domain = max(1, sum(n * (8 + 2 * 4 * rows) for n in sizes))
     cap = min(config.max_domains, max(2 * config.batch, config.memory_mb * 2**20 // per_domain))
     ub, corner = bnd.optimise(root, config.root_steps, config, deadline)
     root.ub = ub
@@ -367,9 +381,13 @@ def _leaf_lp(bnd: _Bounder, splits: list[torch.Tensor], clause: Clause, check: C
     """A domain with every ReLU fixed is a polytope on which the network is affine: solve the
     clause exactly by LP (HiGHS via SciPy). A float: closed, with that proven bound (``-inf``
     when the split constraints leave no input; else every form ``< -margin``); a tuple: a
-    re-checked counterexample; None: still open (``at_least > 1``, or an LP optimum
-    ``>= -margin`` that does not reproduce on the real model)."""
+    re-checked counterexample; None: still open (``at_least > 1``, a max-pool in the network
+    (not affine on the domain), or an LP optimum ``>= -margin`` that does not reproduce on the
+    real model)."""
     from scipy.optimize import linprog
+
+    if bnd.pools:
+        return None
 
     lo_in, hi_in = bnd.box
     n_in = lo_in.numel()

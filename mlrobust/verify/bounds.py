@@ -120,7 +120,7 @@ def _backward(net: Network, bounds: LayerBounds, a: torch.Tensor, k: int,
             a, const = _relu_back(a, const, lo, hi, None if alphas is None else alphas[j])
         elif isinstance(layer, MaxPool):
             lo, hi = bounds.input_of(j)
-            a, const = _maxpool_back(a, const, layer, lo, hi)
+            a, const = maxpool_back(a, const, layer, lo, hi)
         elif isinstance(layer, Sigmoid):
             lo, hi = bounds.input_of(j)
             a, const = _sigmoid_back(a, const, lo, hi)
@@ -195,9 +195,13 @@ def _sigmoid_back(a: torch.Tensor, const: torch.Tensor, lo: torch.Tensor, hi: to
     return pos * kl + neg * ku, const + pos @ bl + neg @ bu
 
 
-def _maxpool_back(
+def maxpool_back(
     a: torch.Tensor, const: torch.Tensor, layer: MaxPool, lo: torch.Tensor, hi: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """CROWN step through a max-pool for rows ``a [..., n_out]`` (any leading shape, the dtype
+    of ``lo``/``hi``): ``y >= x*`` (the input with the largest lower bound); ``y <= x*`` when
+    ``x*`` dominates its window (its lower bound is above every rival's upper bound), else
+    ``y <= max u``. Returns ``a [..., n_in]`` and ``const [...]``."""
     g = layer.groups
     lw, uw = lo[g], hi[g]  # [n_out, window]
     best = lw.argmax(dim=1)
@@ -211,9 +215,9 @@ def _maxpool_back(
     pos, neg = a.clamp_min(0), a.clamp_max(0)
     # y >= x_star always; y <= x_star if dominant, else y <= max u
     coef = pos + torch.where(dominant, neg, torch.zeros_like(neg))
-    const = const + torch.where(dominant, torch.zeros_like(neg), neg) @ u_max
-    out = torch.zeros(a.shape[0], layer.n_in, dtype=DTYPE)
-    out.index_add_(1, star, coef)
+    const = const + (torch.where(dominant, torch.zeros_like(neg), neg) * u_max).sum(-1)
+    out = a.new_zeros(*a.shape[:-1], layer.n_in)
+    out.index_add_(out.dim() - 1, star, coef)
     return out, const
 
 
