@@ -87,6 +87,11 @@ def supports_bab(net: Network) -> bool:
     return all(isinstance(layer, (Linear, ReLU, MaxPool)) for layer in net.layers)
 
 
+def bab_is_complete(net: Network) -> bool:
+    """True when branch and bound is complete on the network: Linear and ReLU layers only."""
+    return all(isinstance(layer, (Linear, ReLU)) for layer in net.layers)
+
+
 @dataclass
 class _Domains:
     """Open domains, stored column-wise. ``splits[j]`` ``[D, n_j]`` in {-1, 0, 1} (float),

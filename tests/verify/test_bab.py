@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -123,6 +124,16 @@ def test_bab_on_max_pool_networks_is_sound_against_the_exact_milp() -> None:
             assert bool(spec.violated(y)[0])
             witnesses += 1
     assert proven_after_split >= 1 and witnesses >= 1
+
+
+def test_verifier_runs_bab_on_max_pool_nets_only_when_asked() -> None:
+    model, net, lo, hi, spec = _conv_case(3, 0.15)
+    oracle = TorchOracle(model, (1, 6, 6))
+    cfg = VerifierConfig(attack_steps=0, timeout_s=20)
+    default = verify(net, lo, hi, [spec], oracle, cfg)[0]
+    asked = verify(net, lo, hi, [spec], oracle, replace(cfg, bab_maxpool=True))[0]
+    assert default.verdict == asked.verdict == Verdict.VERIFIED
+    assert not default.method.startswith("bab") and asked.method == "bab"
 
 
 def test_open_domains_are_capped_by_memory() -> None:
