@@ -29,6 +29,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the same parser from PyPI
     import tomli as tomllib  # type: ignore[no-redef]
 
+import mlrobust
 from mlrobust.errors import CorruptFileError, InputError
 from mlrobust.rules import DecisionRule, parse_rule
 from mlrobust.verify.milp import Tightening
@@ -103,9 +104,11 @@ class EvaluationConfig:
             raise InputError(f"Two models share a report folder name: {names}; rename one file.")
 
     def fingerprint(self, model: str) -> str:
-        """Hash of the settings that change a stored cell's result (not the grid, n, workers):
-        a report folder written with other settings is refused instead of mixed."""
+        """Hash of the settings that change a stored cell's result (not the grid, n, workers),
+        and of the mlrobust version (a new release may answer differently): a report folder
+        written with other settings is refused instead of mixed."""
         keep = {
+            "mlrobust": mlrobust.__version__,
             "model": model, "dataset": self.dataset, "split": self.split, "graph": self.graph,
             "rule": str(self.rule), "attack_steps": self.attack_steps,
             "falsifier": self.falsifier, "verifier": self.verifier,

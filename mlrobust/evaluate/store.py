@@ -40,8 +40,8 @@ class CellStore:
         elif row[0] != fingerprint:
             raise InputError(
                 f"{self.path} holds results computed with other settings (model, dataset, "
-                "verifier, time limits, steps or seed differ). Use another --out folder, or "
-                "--fresh to discard the stored cells.")
+                "verifier, time limits, steps, seed or mlrobust version differ). Use another "
+                "--out folder, or --fresh to discard the stored cells.")
 
     def done(self) -> set[str]:
         return {k for (k,) in self._db.execute("SELECT key FROM cells")}

@@ -51,3 +51,12 @@ def test_fingerprint_ignores_grid_but_not_limits() -> None:
                                                   workers=1).fingerprint("m")
     assert a.fingerprint("m") != EvaluationConfig(models=("m",),
                                                   verifier_timeout_s=9).fingerprint("m")
+
+
+def test_fingerprint_changes_with_the_mlrobust_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlrobust
+
+    cfg = EvaluationConfig(models=("m",))
+    before = cfg.fingerprint("m")
+    monkeypatch.setattr(mlrobust, "__version__", "99.0.0")
+    assert cfg.fingerprint("m") != before
