@@ -41,6 +41,7 @@ import torch
 
 from mlrobust.verify.bounds import LayerBounds, adam_step, maxpool_back, relu_relaxation
 from mlrobust.verify.ir import DTYPE, Linear, MaxPool, Network, ReLU
+from mlrobust.verify.milp import supports_milp
 from mlrobust.verify.spec import Clause
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,9 @@ class BaBResult:
 
 
 def supports_bab(net: Network) -> bool:
-    """True when the network is a chain of Linear, ReLU and MaxPool layers only."""
-    return all(isinstance(layer, (Linear, ReLU, MaxPool)) for layer in net.layers)
+    """True when the network is a chain of Linear, ReLU and MaxPool layers only: the layers the
+    MILP encodes, which is also where BaB hands over what it leaves open."""
+    return supports_milp(net)
 
 
 def bab_is_complete(net: Network) -> bool:
@@ -126,6 +128,7 @@ class _Bounder:
     def __init__(self, net: Network, bounds: LayerBounds, clause: Clause) -> None:
         self.net = net
         self.relus = [j for j, layer in enumerate(net.layers) if isinstance(layer, ReLU)]
+        self.pos_of = {j: p for p, j in enumerate(self.relus)}  # layer index -> ReLU position
         # max-pools keep the root's input bounds in every domain (sound: a domain is a subset)
         self.pools = {j: bounds.input_of(j) for j, layer in enumerate(net.layers)
                       if isinstance(layer, MaxPool)}
@@ -160,7 +163,6 @@ class _Bounder:
         splits = [s.to(dtype) for s in splits]
         rb = self.relu_bounds(splits, fast)
         scores: list[torch.Tensor] = [torch.empty(0)] * len(self.relus)
-        pos_of = {j: p for p, j in enumerate(self.relus)}
         for j in range(len(self.net.layers) - 1, -1, -1):
             layer = self.net.layers[j]
             if isinstance(layer, Linear):
@@ -176,7 +178,7 @@ class _Bounder:
                 lo, hi = (self.fast.pools if fast else self.pools)[j]
                 a, const = maxpool_back(a, const, layer, lo, hi)
                 continue
-            p = pos_of[j]
+            p = self.pos_of[j]
             lo, hi = rb[p]
             # per domain [D, 1, n] against per-row slopes [D, R, n]
             slope, s_up, b_up = relu_relaxation(lo.unsqueeze(1), hi.unsqueeze(1), alpha[p])
@@ -399,13 +401,12 @@ def _leaf_lp(bnd: _Bounder, splits: list[torch.Tensor], clause: Clause, check: C
     a_map, c_map = torch.eye(n_in, dtype=DTYPE), torch.zeros(n_in, dtype=DTYPE)
     rows_a, rows_b = [], []  # s z >= 0 as  -s A x <= s c
     rb = bnd.relu_bounds([s.unsqueeze(0) for s in splits])
-    pos_of = {j: p for p, j in enumerate(bnd.relus)}
     for j, layer in enumerate(bnd.net.layers):
         if isinstance(layer, Linear):
             w = layer.weight.to_dense() if layer.weight.is_sparse else layer.weight
             a_map, c_map = w @ a_map, w @ c_map + layer.bias
             continue
-        p = pos_of[j]
+        p = bnd.pos_of[j]
         s = splits[p]
         on = s != 0
         rows_a.append(-s[on].unsqueeze(1) * a_map[on])
