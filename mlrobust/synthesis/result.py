@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +23,8 @@ class LayeredResult:
     falsified candidate of smallest weighted size (an upper bound in the sense that this box is
     not robust). ``final_verdict`` is the closing MILP re-verification of ``eps`` (VERIFIED, or
     UNKNOWN when that MILP ran out of time; the certificate then rests on the stage that gave it).
+    ``progress`` lists ``(MILP calls so far, w . eps)`` each time the certified size grew, so a
+    comparison can ask how many MILP calls a method needed to reach a given size.
     """
 
     method: str
@@ -38,18 +41,33 @@ class LayeredResult:
     final_verdict: Verdict
     certified_by: str
     layers: torch.Tensor
+    progress: tuple[tuple[int, float], ...] = ()
 
     @property
     def depth(self) -> int:
         return self.eps.numel() - 1
 
+    def milp_calls_to_reach(self, size: float) -> int | None:
+        return milp_calls_to_reach(self.progress, size)
+
+
+def milp_calls_to_reach(progress: Iterable[Sequence[float]], size: float) -> int | None:
+    """MILP calls made by the time the certified ``w . eps`` first reached ``size`` (0 when the
+    clean point already does), or ``None`` when it never did; ``progress`` as in
+    :class:`LayeredResult` (also its JSON form, lists instead of tuples)."""
+    if size <= 0:
+        return 0
+    return next((int(calls) for calls, s in progress if s >= size), None)
+
 
 class Tracker:
     """Keeps the last robust eps and the smallest falsified candidate (by ``w . eps``)."""
 
-    def __init__(self, prob: Problem, weights: torch.Tensor) -> None:
+    def __init__(self, prob: Problem, weights: torch.Tensor, counts: CallCounts) -> None:
         self.prob = prob
         self.w = weights
+        self.counts = counts
+        self.progress: list[tuple[int, float]] = []
         self.robust = torch.zeros_like(weights)
         self.certified_by = "clean"  # eps = 0: the box is {x}, where the target is predicted
         self.upper: torch.Tensor | None = None
@@ -64,6 +82,8 @@ class Tracker:
         self.candidates += 1
         if res.verdict is Verdict.VERIFIED:
             if self.size(eps) >= self.size(self.robust):
+                if self.size(eps) > self.size(self.robust):
+                    self.progress.append((self.counts.milp, self.size(eps)))
                 self.robust = eps.clone()
                 self.certified_by = res.stage.value
             return True

@@ -122,7 +122,8 @@ def naive_synthesis(prob: Problem, config: SynthesisConfig = SynthesisConfig()) 
     """Layer-by-layer binary search (``bisections`` probes per layer)."""
     t0 = time.monotonic()
     w = layer_weights(config.weights, prob.depth)
-    tr, counts = Tracker(prob, w), CallCounts()
+    counts = CallCounts()
+    tr = Tracker(prob, w, counts)
     for d in range(prob.depth + 1):
         lo, hi = 0.0, config.eps_max
         for _ in range(config.bisections):
@@ -142,7 +143,8 @@ def guided_synthesis(prob: Problem, config: SynthesisConfig = SynthesisConfig())
     t0 = time.monotonic()
     w = layer_weights(config.weights, prob.depth)
     cw = cutting_weights(prob, config.cutting)
-    tr, counts = Tracker(prob, w), CallCounts()
+    counts = CallCounts()
+    tr = Tracker(prob, w, counts)
     alpha, start = config.alpha, None
 
     def budget_left() -> bool:
@@ -211,5 +213,6 @@ def _finish(prob: Problem, method: str, tr: Tracker, counts: CallCounts,
         size=tr.size(tr.robust), upper_eps=tr.upper,
         upper_size=None if tr.upper is None else tr.size(tr.upper), counterexample=cex,
         calls=counts.copy(), candidates=tr.candidates, seconds=time.monotonic() - t0,
-        final_verdict=final, certified_by=tr.certified_by, layers=prob.layers)
+        final_verdict=final, certified_by=tr.certified_by, layers=prob.layers,
+        progress=tuple(tr.progress))
 

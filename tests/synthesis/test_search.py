@@ -110,6 +110,16 @@ def test_guided_beats_naive_on_calls_at_equal_size() -> None:
     guided = guided_synthesis(prob, _fast(max_calls=30))
     assert guided.size >= 0.9 * naive.size
     assert guided.candidates < naive.candidates
+    for res in (naive, guided):  # the progress log: sizes grow, MILP counts never fall
+        sizes = [size for _, size in res.progress]
+        calls = [c for c, _ in res.progress]
+        assert sizes == sorted(set(sizes)) and calls == sorted(calls)
+        assert sizes[-1] == pytest.approx(res.size) and calls[-1] <= res.calls.milp
+        assert res.milp_calls_to_reach(0.0) == 0
+        assert res.milp_calls_to_reach(res.size) == calls[-1]
+        assert res.milp_calls_to_reach(res.size + 1e-6) is None
+    reach = guided.milp_calls_to_reach(0.9 * naive.size)
+    assert reach is not None and reach <= guided.calls.milp
 
 
 def test_unknown_is_not_robust_without_milp() -> None:
