@@ -166,13 +166,11 @@ class _Bounder:
         for j in range(len(self.net.layers) - 1, -1, -1):
             layer = self.net.layers[j]
             if isinstance(layer, Linear):
-                r = a.shape[1]
                 if fast:
-                    const = const + a @ self.fast.bias[j]
-                    a = self.fast.back(j, a.reshape(dom * r, -1)).reshape(dom, r, -1)
-                else:
-                    const = const + a @ layer.bias
-                    a = layer.back(a.reshape(dom * r, -1)).reshape(dom, r, -1)
+                    layer = self.fast.linear[j]
+                r = a.shape[1]
+                const = const + a @ layer.bias
+                a = layer.back(a.reshape(dom * r, -1)).reshape(dom, r, -1)
                 continue
             if isinstance(layer, MaxPool):
                 lo, hi = (self.fast.pools if fast else self.pools)[j]
@@ -278,15 +276,8 @@ class _Float32Copy:
         self.pools = {j: (lo.to(f32), hi.to(f32)) for j, (lo, hi) in pools.items()}
         self.box = (box[0].to(f32), box[1].to(f32))
         self.c = c.to(f32)
-        self.weight = {j: layer.weight.to(f32) for j, layer in enumerate(net.layers)
-                       if isinstance(layer, Linear)}
-        self.bias = {j: layer.bias.to(f32) for j, layer in enumerate(net.layers)
-                     if isinstance(layer, Linear)}
-
-    def back(self, j: int, a: torch.Tensor) -> torch.Tensor:
-        """``a @ W_j`` in float32 (as :meth:`Linear.back`)."""
-        w = self.weight[j]
-        return torch.sparse.mm(w.t(), a.t()).t() if w.is_sparse else a @ w
+        self.linear = {j: Linear(layer.weight.to(f32), layer.bias.to(f32))
+                       for j, layer in enumerate(net.layers) if isinstance(layer, Linear)}
 
 
 def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: Checker,
