@@ -81,9 +81,10 @@ class Tracker:
         """Note the answer on ``eps``; True when it is a new robust eps."""
         self.candidates += 1
         if res.verdict is Verdict.VERIFIED:
-            if self.size(eps) >= self.size(self.robust):
-                if self.size(eps) > self.size(self.robust):
-                    self.progress.append((self.counts.milp, self.size(eps)))
+            size, current = self.size(eps), self.size(self.robust)
+            if size >= current:
+                if size > current:
+                    self.progress.append((self.counts.milp, size))
                 self.robust = eps.clone()
                 self.certified_by = res.stage.value
             return True
