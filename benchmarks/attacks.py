@@ -42,8 +42,12 @@ def synthetic_cnn(channels: int, height: int, width: int, labels: int, seed: int
         body = [nn.Conv2d(channels, 8, 8, stride=8), nn.ReLU(), nn.Conv2d(8, 16, 4, stride=4)]
         feat = 16 * (height // 32) * (width // 32)
     else:
-        body = [nn.Conv2d(channels, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(8, 16, 3, padding=1)]
+        body = [
+            nn.Conv2d(channels, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+        ]
         feat = 16 * (height // 2) * (width // 2)
     return nn.Sequential(*body, nn.ReLU(), nn.Flatten(), nn.Linear(feat, labels)).eval()
 
@@ -92,8 +96,14 @@ class _LPRecorder:
         def timed(a, b, **kw):  # type: ignore[no-untyped-def]
             t0 = time.perf_counter()
             sol = self._orig(a, b, **kw)
-            self.records.append({"rows": int(a.shape[0]), "s": time.perf_counter() - t0,
-                                 "rounds": sol.rounds, "gap": sol.gap})
+            self.records.append(
+                {
+                    "rows": int(a.shape[0]),
+                    "s": time.perf_counter() - t0,
+                    "rounds": sol.rounds,
+                    "gap": sol.gap,
+                }
+            )
             log.info("attack LP: %s", self.records[-1])
             exact = sol.feasible and sol.gap <= 1e-6 * float(np.abs(sol.r).max(initial=1.0))
             if exact and (self.largest is None or a.shape[0] > self.largest[0].shape[0]):
@@ -117,8 +127,14 @@ def _timed_solve(a: np.ndarray, b: np.ndarray, limit: float, **kw) -> tuple[floa
     return time.perf_counter() - t0, status, z
 
 
-def bench_attack_lps(model: nn.Module, x: torch.Tensor, goal: AttackGoal, attack_iters: int,
-                     lp_limit: float | None, naive_limit: float) -> dict:
+def bench_attack_lps(
+    model: nn.Module,
+    x: torch.Tensor,
+    goal: AttackGoal,
+    attack_iters: int,
+    lp_limit: float | None,
+    naive_limit: float,
+) -> dict:
     """The full attack with every LP timed, then its largest LP solved three ways (same run)."""
     t0 = time.perf_counter()
     with _LPRecorder() as rec:
@@ -140,19 +156,30 @@ def bench_attack_lps(model: nn.Module, x: torch.Tensor, goal: AttackGoal, attack
     simp_t, simp_st, simp_z = _timed_solve(a, b, naive_limit, method=LPMethod.SIMPLEX)
     naive_t, naive_st, naive_z = _timed_solve(a, b, naive_limit, form=LPForm.NAIVE)
     out["largest_lp"] = {
-        "rows": int(a.shape[0]), "columns": int(a.shape[1]),
-        "sifting_s": sift_t, "sifting_z": sift_z,
-        "homogeneous_simplex_s": simp_t, "homogeneous_simplex_status": simp_st,
+        "rows": int(a.shape[0]),
+        "columns": int(a.shape[1]),
+        "sifting_s": sift_t,
+        "sifting_z": sift_z,
+        "homogeneous_simplex_s": simp_t,
+        "homogeneous_simplex_status": simp_st,
         "homogeneous_simplex_z": simp_z,
-        "naive_s": naive_t, "naive_status": naive_st, "naive_z": naive_z,
+        "naive_s": naive_t,
+        "naive_status": naive_st,
+        "naive_z": naive_z,
         "naive_over_sifting (a lower bound when naive was not solved)": naive_t / sift_t,
     }
     return out
 
 
 def bench_lp(
-    channels: int, height: int, width: int, labels: int, naive_limit: float, naive_rows: int,
-    attack_iters: int = 10, lp_limit: float | None = None,
+    channels: int,
+    height: int,
+    width: int,
+    labels: int,
+    naive_limit: float,
+    naive_rows: int,
+    attack_iters: int = 10,
+    lp_limit: float | None = None,
 ) -> dict:
     """MLA-LP step and LP times vs the naive LP (2d norm rows), same solver, same run.
 
@@ -174,7 +201,7 @@ def bench_lp(
 
     losses, _ = _first_lp(model, x, target)
     with torch.no_grad():
-        b = (np.log(2.0) - losses(x).double().numpy())
+        b = np.log(2.0) - losses(x).double().numpy()
     rows = np.arange(labels)
     b = b[rows]
     result = {
@@ -191,16 +218,23 @@ def bench_lp(
         sift_t, _, sift_z = _timed_solve(a, b, naive_limit, method=LPMethod.SIFTING)
         naive_t, naive_st, naive_z = _timed_solve(a, b, naive_limit, form=LPForm.NAIVE)
         ipm_t, ipm_st = _naive_ipm(a, b, naive_limit)
-        result.update({
-            "homogeneous_simplex_lp_s": homog_t, "homogeneous_sifting_lp_s": sift_t,
-            "naive_lp_s (dual simplex)": naive_t, "naive_status": naive_st,
-            "naive_ipm_lp_s": ipm_t, "naive_ipm_status": ipm_st,
-            "z_homogeneous": homog_z, "z_sifting": sift_z, "z_naive": naive_z,
-            "naive_over_homogeneous_lp": naive_t / homog_t,
-            "naive_over_fast_step": naive_t / fast_step,
-            "naive_ipm_over_homogeneous_lp": ipm_t / homog_t,
-            "naive_ipm_over_fast_step": ipm_t / fast_step,
-        })
+        result.update(
+            {
+                "homogeneous_simplex_lp_s": homog_t,
+                "homogeneous_sifting_lp_s": sift_t,
+                "naive_lp_s (dual simplex)": naive_t,
+                "naive_status": naive_st,
+                "naive_ipm_lp_s": ipm_t,
+                "naive_ipm_status": ipm_st,
+                "z_homogeneous": homog_z,
+                "z_sifting": sift_z,
+                "z_naive": naive_z,
+                "naive_over_homogeneous_lp": naive_t / homog_t,
+                "naive_over_fast_step": naive_t / fast_step,
+                "naive_ipm_over_homogeneous_lp": ipm_t / homog_t,
+                "naive_ipm_over_fast_step": ipm_t / fast_step,
+            }
+        )
     result.update(bench_attack_lps(model, x, goal, attack_iters, lp_limit, naive_limit))
     return result
 
@@ -225,8 +259,22 @@ def _naive_ipm(a: np.ndarray, b: np.ndarray, limit: float) -> tuple[float, str]:
     return t, status
 
 
-SCIENCE_TRAIN = ["--dataset", "multi_fashion", "--graph", "fashion_mnist", "--arch", "small_cnn",
-                 "--n-train", "10000", "--n-test", "2000", "--epochs", "6", "--seed", "0"]
+SCIENCE_TRAIN = [
+    "--dataset",
+    "multi_fashion",
+    "--graph",
+    "fashion_mnist",
+    "--arch",
+    "small_cnn",
+    "--n-train",
+    "10000",
+    "--n-test",
+    "2000",
+    "--epochs",
+    "6",
+    "--seed",
+    "0",
+]
 SCIENCE_ATTACKS = ("mla-u", "mla-c", "gmla", "mla-lp", "ml-deepfool")
 # these two minimise the perturbation and never look at eps while searching: run once, then
 # a sample succeeds at eps iff it succeeded with l_inf <= eps (exactly what the threat would give)
@@ -240,14 +288,25 @@ def train_science_model(checkpoint: str) -> None:
     import sys
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-c", "from mlrobust.cli.main import app; app()", "train",
-           checkpoint, *SCIENCE_TRAIN]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from mlrobust.cli.main import app; app()",
+        "train",
+        checkpoint,
+        *SCIENCE_TRAIN,
+    ]
     log.info("training the science model: %s", " ".join(cmd[3:]))
     subprocess.run(cmd, check=True, env=env)
 
 
-def science_check(checkpoint: str, n: int = 100, eps_grid=(0.005, 0.01, 0.02, 0.05),
-                  sizes=(1, 2), attacks=SCIENCE_ATTACKS) -> dict:
+def science_check(
+    checkpoint: str,
+    n: int = 100,
+    eps_grid=(0.005, 0.01, 0.02, 0.05),
+    sizes=(1, 2),
+    attacks=SCIENCE_ATTACKS,
+) -> dict:
     """Paper 001 Table 1 on Multi-Fashion with leaf + ancestor labels (fashion graph).
 
     Targets Omega are drawn among the leaves (the dataset's own labels), as in paper 001; GMLA
@@ -274,14 +333,15 @@ def science_check(checkpoint: str, n: int = 100, eps_grid=(0.005, 0.01, 0.02, 0.
     if tuple(data.label_names) != tuple(info.label_names):
         raise SystemExit("the checkpoint's labels are not the fashion graph's leaf+ancestor labels")
     logits = predict_logits(model, x)
-    clean = {"mAP": mean_average_precision(logits.sigmoid(), data.y),
-             "label_accuracy": float((rule.predict(logits) == data.y).float().mean())}
+    clean = {
+        "mAP": mean_average_precision(logits.sigmoid(), data.y),
+        "label_accuracy": float((rule.predict(logits) == data.y).float().mean()),
+    }
     log.info("clean on the %d attacked images: %s", len(x), clean)
     allowed = torch.tensor([lab in set(graph.leaves) for lab in graph.labels])
     table = []
     for size in sizes:
-        goal = AttackGoal.random(len(x), len(graph), size=size, seed=0, rule=rule,
-                                 allowed=allowed)
+        goal = AttackGoal.random(len(x), len(graph), size=size, seed=0, rule=rule, allowed=allowed)
         cached = {}
         for eps in eps_grid:
             for name in attacks:
@@ -299,13 +359,17 @@ def science_check(checkpoint: str, n: int = 100, eps_grid=(0.005, 0.01, 0.02, 0.
                     r = get_attack(name, **cfg)(model, x, goal, LinfBall(eps))
                     ok, x_adv, adv_pred, seconds = r.success, r.x_adv, r.adv_pred, r.seconds
                 consistent = consistent_predictions(graph, adv_pred, goal.targets)
-                row = {"eps": eps, "size": size, "attack": name,
-                       "FR_N": fooling_rate(ok),
-                       "FR_S": semantic_fooling_rate(ok, consistent),
-                       "NT_R": nontarget_flip_rate(r.clean_pred, adv_pred, r.target_set, ok),
-                       "SSIM": mean_ssim(x, x_adv, ok),
-                       "linf": distortion(x, x_adv, ok).linf,
-                       "seconds": round(seconds, 2)}
+                row = {
+                    "eps": eps,
+                    "size": size,
+                    "attack": name,
+                    "FR_N": fooling_rate(ok),
+                    "FR_S": semantic_fooling_rate(ok, consistent),
+                    "NT_R": nontarget_flip_rate(r.clean_pred, adv_pred, r.target_set, ok),
+                    "SSIM": mean_ssim(x, x_adv, ok),
+                    "linf": distortion(x, x_adv, ok).linf,
+                    "seconds": round(seconds, 2),
+                }
                 table.append(row)
                 log.info("%s", row)
     return {"science_clean": clean, "science": table}
@@ -313,13 +377,20 @@ def science_check(checkpoint: str, n: int = 100, eps_grid=(0.005, 0.01, 0.02, 0.
 
 def science_markdown(table: list[dict]) -> str:
     """The science table as markdown (one row per eps, size and attack)."""
-    lines = ["| eps | \\|Omega\\| | attack | FR_N | FR_S | NT_R | SSIM | l_inf (successes) | s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| eps | \\|Omega\\| | attack | FR_N | FR_S | NT_R | SSIM | l_inf (successes) | s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in table:
-        cells = [f"{r[k]:.3f}" if r[k] == r[k] else "nan"
-                 for k in ("FR_N", "FR_S", "NT_R", "SSIM", "linf")]
-        lines.append(f"| {r['eps']} | {r['size']} | {r['attack']} | " + " | ".join(cells)
-                     + f" | {r['seconds']} |")
+        cells = [
+            f"{r[k]:.3f}" if r[k] == r[k] else "nan"
+            for k in ("FR_N", "FR_S", "NT_R", "SSIM", "linf")
+        ]
+        lines.append(
+            f"| {r['eps']} | {r['size']} | {r['attack']} | "
+            + " | ".join(cells)
+            + f" | {r['seconds']} |"
+        )
     return "\n".join(lines)
 
 
@@ -328,16 +399,29 @@ def main() -> None:
     parser.add_argument("--big", action="store_true", help="add the 3x224x224/1000-label case")
     parser.add_argument("--naive-limit", type=float, default=120.0)
     parser.add_argument("--naive-rows", type=int, default=100)
-    parser.add_argument("--big-attack-iters", type=int, default=10,
-                        help="MLA-LP outer iterations in the --big case (10 in the paper)")
-    parser.add_argument("--lp-limit", type=float, default=None,
-                        help="MLALPConfig.time_limit in the --big attack (seconds per LP)")
-    parser.add_argument("--science", metavar="CHECKPOINT", default=None,
-                        help="run the Multi-Fashion science check on this checkpoint (trained "
-                             "first with the fixed recipe when it does not exist)")
+    parser.add_argument(
+        "--big-attack-iters",
+        type=int,
+        default=10,
+        help="MLA-LP outer iterations in the --big case (10 in the paper)",
+    )
+    parser.add_argument(
+        "--lp-limit",
+        type=float,
+        default=None,
+        help="MLALPConfig.time_limit in the --big attack (seconds per LP)",
+    )
+    parser.add_argument(
+        "--science",
+        metavar="CHECKPOINT",
+        default=None,
+        help="run the Multi-Fashion science check on this checkpoint (trained "
+        "first with the fixed recipe when it does not exist)",
+    )
     parser.add_argument("--science-n", type=int, default=100, help="images attacked")
-    parser.add_argument("--skip-synthetic", action="store_true",
-                        help="skip the iteration-cost and LP parts")
+    parser.add_argument(
+        "--skip-synthetic", action="store_true", help="skip the iteration-cost and LP parts"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
@@ -350,8 +434,16 @@ def main() -> None:
         results["lp_28x56"] = bench_lp(1, 28, 56, 20, args.naive_limit, args.naive_rows)
         log.info("LP 28x56: %s", json.dumps(results["lp_28x56"], indent=1))
     if args.big:
-        results["lp_224_1000"] = bench_lp(3, 224, 224, 1000, args.naive_limit, args.naive_rows,
-                                          args.big_attack_iters, args.lp_limit)
+        results["lp_224_1000"] = bench_lp(
+            3,
+            224,
+            224,
+            1000,
+            args.naive_limit,
+            args.naive_rows,
+            args.big_attack_iters,
+            args.lp_limit,
+        )
         log.info("LP 224: %s", json.dumps(results["lp_224_1000"], indent=1))
     if args.science:
         if not Path(args.science).with_suffix(".safetensors").exists():

@@ -28,8 +28,18 @@ def main() -> None:
     args = ap.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "mlrobust", "--threads", "1", "evaluate", "--workers",
-           str(args.workers), "--out", str(args.out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlrobust",
+        "--threads",
+        "1",
+        "evaluate",
+        "--workers",
+        str(args.workers),
+        "--out",
+        str(args.out),
+    ]
     t0 = time.perf_counter()
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
@@ -41,8 +51,10 @@ def main() -> None:
         for k, v in timing.items():
             totals[k] = totals.get(k, 0.0) + (v or 0.0)
     busy = sum(totals.values()) or 1.0
-    print(f"default `mlrobust evaluate` ({', '.join(models)}), {args.workers} workers, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"default `mlrobust evaluate` ({', '.join(models)}), {args.workers} workers, "
+        f"{os.cpu_count()} CPUs"
+    )
     print(f"wall time: {wall:.1f} s   peak RSS of one process: {peak_mb:.0f} MiB")
     print("component        seconds   share (summed over workers)")
     for k, v in sorted(totals.items(), key=lambda kv: -kv[1]):

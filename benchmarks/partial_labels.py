@@ -49,8 +49,10 @@ def main() -> None:
             else:
                 train(model, data, config)
             best[row] = min(best[row], (time.process_time() - start) / args.epochs)
-    print(f"Multi-Fashion small_cnn, {args.images} images, batch 64, threads={args.threads}, "
-          f"best of {args.repeats}; CPU seconds per epoch")
+    print(
+        f"Multi-Fashion small_cnn, {args.images} images, batch 64, threads={args.threads}, "
+        f"best of {args.repeats}; CPU seconds per epoch"
+    )
     base = best[rows[0]]
     print(f"{'loss':<26}{'s/epoch':>9}{'vs bce':>8}")
     for row in rows:

@@ -42,11 +42,15 @@ def main() -> None:
         return m, s, pairs
 
     (m, s, pairs), wall, cpu = _timed(analysis)
-    print(f"paper-004 CPU data: {m.answer.shape[0]} instances x {m.answer.shape[1]} verifiers "
-          f"= {m.answer.size} rows; read + all measures: {wall:.2f} s wall, {cpu:.2f} s CPU "
-          "(target < 5 s)")
-    print(f"  solved {dict(zip(s.verifiers, s.solved.tolist(), strict=True))}, "
-          f"VBS {s.vbs.n_solved}, conflicts {len(s.conflicts)}")
+    print(
+        f"paper-004 CPU data: {m.answer.shape[0]} instances x {m.answer.shape[1]} verifiers "
+        f"= {m.answer.size} rows; read + all measures: {wall:.2f} s wall, {cpu:.2f} s CPU "
+        "(target < 5 s)"
+    )
+    print(
+        f"  solved {dict(zip(s.verifiers, s.solved.tolist(), strict=True))}, "
+        f"VBS {s.vbs.n_solved}, conflicts {len(s.conflicts)}"
+    )
 
     rng = np.random.default_rng(0)
     n_i, n_v = 77_400, 10
@@ -61,9 +65,11 @@ def main() -> None:
     closed, wall_c, _ = _timed(lambda: shapley_solved(big))
     exact, wall_e, _ = _timed(lambda: shapley_exact(solved_game(big)))
     assert np.allclose(closed, exact), (closed, exact)
-    print(f"Shapley, {n_v} verifiers x {n_i} instances: closed form {wall_c * 1e3:.1f} ms "
-          f"(target < 1 s); exact enumeration of {2**n_v} coalitions {wall_e * 1e3:.1f} ms; "
-          f"max |difference| {np.abs(closed - exact).max():.2e}")
+    print(
+        f"Shapley, {n_v} verifiers x {n_i} instances: closed form {wall_c * 1e3:.1f} ms "
+        f"(target < 1 s); exact enumeration of {2**n_v} coalitions {wall_e * 1e3:.1f} ms; "
+        f"max |difference| {np.abs(closed - exact).max():.2e}"
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,11 @@ def main(store: str, limit: float) -> None:
     for b in sorted(set(bench)):
         rows = bench == b
         cells = [str(int(solved[rows, j].sum())) for j in range(len(names))]
-        print(f"| {b} | {rows.sum()} | " + " | ".join(cells)
-              + f" | {int(solved[rows].any(1).sum())} |")
+        print(
+            f"| {b} | {rows.sum()} | "
+            + " | ".join(cells)
+            + f" | {int(solved[rows].any(1).sum())} |"
+        )
     err = (m.answer == Answer.ERROR).sum(0)
     print("errors per configuration:", dict(zip(names, err.tolist(), strict=True)))
     print("\nsolved by row, not by column:")
@@ -54,8 +57,10 @@ def main(store: str, limit: float) -> None:
     print("\nsolved by exactly one configuration:")
     for i in np.nonzero(solved.sum(1) == 1)[0]:
         j = int(np.nonzero(solved[i])[0][0])
-        print(f"  {m.instances[i]}: {names[j]} ({Answer(int(m.answer[i, j])).name.lower()}, "
-              f"{m.time[i, j]:.1f} s)")
+        print(
+            f"  {m.instances[i]}: {names[j]} ({Answer(int(m.answer[i, j])).name.lower()}, "
+            f"{m.time[i, j]:.1f} s)"
+        )
     ref = read_consensus(data_file("vnncomp2021", "results", "derived_consensus.csv"))
     check = against_reference(m, ref)
     with_ref = sum(str(i) in ref for i in m.instances)

@@ -24,10 +24,14 @@ def synthetic(shape: tuple[int, int, int], n: int) -> MultiLabelDataset:
     g = torch.Generator().manual_seed(0)
     x = torch.rand(n, *shape, generator=g)
     y = torch.rand(n, 10, generator=g) < 0.2
-    return MultiLabelDataset(name="synthetic", x=x, y=y,
-                             masks=torch.zeros(n, 0, *shape[1:], dtype=torch.bool),
-                             objects=torch.zeros(n, 0, dtype=torch.long),
-                             label_names=tuple(str(i) for i in range(10)))
+    return MultiLabelDataset(
+        name="synthetic",
+        x=x,
+        y=y,
+        masks=torch.zeros(n, 0, *shape[1:], dtype=torch.bool),
+        objects=torch.zeros(n, 0, dtype=torch.long),
+        label_names=tuple(str(i) for i in range(10)),
+    )
 
 
 def main() -> None:
@@ -48,8 +52,10 @@ def main() -> None:
         for regime in Regime:
             history = train(model, data, TrainConfig(epochs=1, regime=regime))
             base = base or history.images_per_second
-            print(f"{name:<14}{regime.value:<8}{history.images_per_second:>12.0f}"
-                  f"{history.images_per_second / base:>9.2f}{infer:>13.0f}")
+            print(
+                f"{name:<14}{regime.value:<8}{history.images_per_second:>12.0f}"
+                f"{history.images_per_second / base:>9.2f}{infer:>13.0f}"
+            )
 
 
 if __name__ == "__main__":

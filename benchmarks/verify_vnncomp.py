@@ -30,12 +30,18 @@ from mlrobust.verify.milp import Tightening
 from mlrobust.verify.verifier import VerifierConfig
 
 
-def vnncomp2021_solved(results_dir: Path, onnx_name: str, props: list[str], timeout: float,
-                       consensus: dict[tuple[str, str], str]) -> tuple[dict[str, int], int]:
+def vnncomp2021_solved(
+    results_dir: Path,
+    onnx_name: str,
+    props: list[str],
+    timeout: float,
+    consensus: dict[tuple[str, str], str],
+) -> tuple[dict[str, int], int]:
     """Per 2021 tool, the instances of ``props`` it decided within ``timeout`` as the consensus
     did; and the virtual best (union over tools)."""
-    expected = {vnncomp_instance_id("mnistfc", onnx_name, p): consensus.get((onnx_name, p))
-                for p in props}
+    expected = {
+        vnncomp_instance_id("mnistfc", onnx_name, p): consensus.get((onnx_name, p)) for p in props
+    }
     per_tool: dict[str, int] = {}
     union: set[str] = set()
     for path in sorted(results_dir.glob("*.csv")):
@@ -58,8 +64,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--nets", nargs="+", default=["256x2", "256x4", "256x6"])
     ap.add_argument("--timeout", type=float, default=120.0)
-    ap.add_argument("--baseline-timeout", type=float, default=0.0,
-                    help="timeout of the plain-MILP baseline (0: same as --timeout)")
+    ap.add_argument(
+        "--baseline-timeout",
+        type=float,
+        default=0.0,
+        help="timeout of the plain-MILP baseline (0: same as --timeout)",
+    )
     ap.add_argument("--limit", type=int, default=0, help="first N instances per net (0: all)")
     ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True)
     args = ap.parse_args()
@@ -67,13 +77,20 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     root = data_file("vnncomp2021", "mnistfc")
     with open(data_file("vnncomp2021", "results", "derived_consensus.csv")) as fh:
-        consensus = {(r["onnx"], r["vnnlib"]): r["majority"] for r in csv.DictReader(fh)
-                     if r["benchmark"] == "mnistfc"}
+        consensus = {
+            (r["onnx"], r["vnnlib"]): r["majority"]
+            for r in csv.DictReader(fh)
+            if r["benchmark"] == "mnistfc"
+        }
     configs = {"ours": VerifierConfig(timeout_s=args.timeout)}
     if args.baseline:
         configs["plain-milp"] = VerifierConfig(
-            timeout_s=args.baseline_timeout or args.timeout, tightening=Tightening.INTERVAL,
-            attack_steps=0, alpha_steps=0, bab=False)
+            timeout_s=args.baseline_timeout or args.timeout,
+            tightening=Tightening.INTERVAL,
+            attack_steps=0,
+            alpha_steps=0,
+            bab=False,
+        )
     with open(root / "mnistfc_instances.csv") as fh:
         rows = [r for r in csv.reader(fh) if r]
     for net in args.nets:
@@ -90,23 +107,37 @@ def main() -> None:
                 dt = time.monotonic() - t0
                 exp = consensus.get((onnx_name, prop), "unknown")
                 bad = (ans.answer == "sat" and exp == "holds") or (
-                    ans.answer == "unsat" and exp == "violated")
+                    ans.answer == "unsat" and exp == "violated"
+                )
                 solved += ans.answer != "unknown"
                 wrong += bad
                 total_t += dt
-                print(f"{net} {name:10s} {prop:22s} {ans.answer:8s} {dt:7.2f}s "
-                      f"consensus={exp}{'  CONTRADICTS' if bad else ''}", flush=True)
+                print(
+                    f"{net} {name:10s} {prop:22s} {ans.answer:8s} {dt:7.2f}s "
+                    f"consensus={exp}{'  CONTRADICTS' if bad else ''}",
+                    flush=True,
+                )
             summary[name] = (solved, len(inst), wrong, total_t)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         for name, (s, n, w, t) in summary.items():
-            print(f"== {net} {name}: solved {s}/{n}, contradictions {w}, total {t:.1f}s, "
-                  f"peak RSS so far {peak:.0f} MiB", flush=True)
-        tools, vbs = vnncomp2021_solved(data_file("vnncomp2021", "results", "results_csv"),
-                                        onnx_name, inst, args.timeout, consensus)
+            print(
+                f"== {net} {name}: solved {s}/{n}, contradictions {w}, total {t:.1f}s, "
+                f"peak RSS so far {peak:.0f} MiB",
+                flush=True,
+            )
+        tools, vbs = vnncomp2021_solved(
+            data_file("vnncomp2021", "results", "results_csv"),
+            onnx_name,
+            inst,
+            args.timeout,
+            consensus,
+        )
         best = sorted(tools.items(), key=lambda kv: -kv[1])[:4]
-        print(f"== {net} VNN-COMP 2021 tools within {args.timeout:.0f} s (their machines): "
-              f"virtual best {vbs}/{len(inst)}; "
-              + ", ".join(f"{k} {v}" for k, v in best), flush=True)
+        print(
+            f"== {net} VNN-COMP 2021 tools within {args.timeout:.0f} s (their machines): "
+            f"virtual best {vbs}/{len(inst)}; " + ", ".join(f"{k} {v}" for k, v in best),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,9 @@ def main(payload_path: str, result_path: str) -> int:
     try:
         blob = pickle.dumps((status, value, seconds, peak))
     except Exception as err:  # noqa: BLE001 - an unpicklable answer is the verifier's bug
-        blob = pickle.dumps(("error", f"verifier returned an unpicklable value: {err}", seconds,
-                             peak))
+        blob = pickle.dumps(
+            ("error", f"verifier returned an unpicklable value: {err}", seconds, peak)
+        )
     with open(result_path, "wb") as fh:
         fh.write(blob)
     return 0

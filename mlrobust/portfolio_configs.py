@@ -120,8 +120,10 @@ def milp_gurobi(onnx: Path, vnnlib: Path, timeout: float) -> ConfigAnswer:
     finally:
         backend_log.removeHandler(counter)
     if counter.count:
-        note = (f"{out.note}; Gurobi licence too small for {counter.count} model(s) "
-                "(error 10010): those were solved by HiGHS")
+        note = (
+            f"{out.note}; Gurobi licence too small for {counter.count} model(s) "
+            "(error 10010): those were solved by HiGHS"
+        )
     else:
         note = f"{out.note}; no model exceeded the Gurobi licence (no HiGHS fallback)"
     return ConfigAnswer(out.answer, note)
@@ -131,8 +133,15 @@ def milp_plain(onnx: Path, vnnlib: Path, timeout: float) -> ConfigAnswer:
     """MILP on interval bounds: no bound tightening, no falsifier, plain CROWN on the property."""
     from mlrobust.verify.milp import Tightening
 
-    return _run_verifier(onnx, vnnlib, timeout, tightening=Tightening.INTERVAL, attack_steps=0,
-                         alpha_steps=0, bab=False)
+    return _run_verifier(
+        onnx,
+        vnnlib,
+        timeout,
+        tightening=Tightening.INTERVAL,
+        attack_steps=0,
+        alpha_steps=0,
+        bab=False,
+    )
 
 
 def _load(onnx: Path, vnnlib: Path) -> tuple[Any, Any]:
@@ -142,8 +151,10 @@ def _load(onnx: Path, vnnlib: Path) -> tuple[Any, Any]:
 
     net, prop = from_onnx(onnx), read_vnnlib(vnnlib)
     if prop.n_inputs != net.input_size or prop.n_outputs != net.n_outputs:
-        raise InputError(f"{vnnlib} declares {prop.n_inputs} inputs / {prop.n_outputs} outputs "
-                         f"but {onnx} has {net.input_size} / {net.n_outputs}.")
+        raise InputError(
+            f"{vnnlib} declares {prop.n_inputs} inputs / {prop.n_outputs} outputs "
+            f"but {onnx} has {net.input_size} / {net.n_outputs}."
+        )
     return net, prop
 
 
@@ -164,17 +175,23 @@ def bounds_only(onnx: Path, vnnlib: Path, timeout: float, alpha_steps: int = 20)
     for region in prop.regions:
         if time.monotonic() > deadline:
             return ConfigAnswer(Answer.UNKNOWN, "time limit")
-        bounds = tighten(net, region.lo, region.hi,
-                         TighteningConfig(level=Tightening.CROWN, alpha_steps=alpha_steps))
+        bounds = tighten(
+            net,
+            region.lo,
+            region.hi,
+            TighteningConfig(level=Tightening.CROWN, alpha_steps=alpha_steps),
+        )
         for cl in region.spec.clauses:
-            _, up = alpha_crown(net, bounds, cl.c.to(DTYPE), cl.d.to(DTYPE), steps=alpha_steps,
-                                deadline=deadline)
+            _, up = alpha_crown(
+                net, bounds, cl.c.to(DTYPE), cl.d.to(DTYPE), steps=alpha_steps, deadline=deadline
+            )
             # a clause is violated when at_least rows are >= 0: bound its at_least-th largest
             ub = float(torch.topk(up, cl.at_least).values[-1])
             worst = max(worst, ub)
             if not ub < -_MARGIN:
-                return ConfigAnswer(Answer.UNKNOWN,
-                                    f"bound {ub:.4g} not below -{_MARGIN} (incomplete method)")
+                return ConfigAnswer(
+                    Answer.UNKNOWN, f"bound {ub:.4g} not below -{_MARGIN} (incomplete method)"
+                )
     return ConfigAnswer(Answer.HOLDS, f"largest clause bound {worst:.4g}")
 
 
@@ -196,19 +213,21 @@ def attack_only(onnx: Path, vnnlib: Path, timeout: float) -> ConfigAnswer:
             left = deadline - time.monotonic()
             if left <= 0:
                 return ConfigAnswer(Answer.UNKNOWN, f"time limit after {rnd} round(s)")
-            cfg = AttackConfig(steps=ATTACK_STEPS, restarts=ATTACK_RESTARTS, time_s=left,
-                               seed=rnd)
+            cfg = AttackConfig(steps=ATTACK_STEPS, restarts=ATTACK_RESTARTS, time_s=left, seed=rnd)
             cands = pgd_candidates(net, region.lo, region.hi, region.spec, cfg)
             for x in cands[:8]:
-                snapped = snap_into_box(x.numpy(), region.lo.numpy(), region.hi.numpy(),
-                                        oracle.dtype)
+                snapped = snap_into_box(
+                    x.numpy(), region.lo.numpy(), region.hi.numpy(), oracle.dtype
+                )
                 if snapped is None:
                     continue
                 y = torch.from_numpy(oracle(snapped[None, :]))
                 if bool(region.spec.violated(y)[0]):
                     value = float(region.spec.value(y)[0])
-                    return ConfigAnswer(Answer.VIOLATED, f"witness re-checked on onnxruntime "
-                                        f"(value {value:.4g}, round {rnd + 1})")
+                    return ConfigAnswer(
+                        Answer.VIOLATED,
+                        f"witness re-checked on onnxruntime (value {value:.4g}, round {rnd + 1})",
+                    )
     return ConfigAnswer(Answer.UNKNOWN, f"no counterexample in {ATTACK_ROUNDS} PGD rounds")
 
 

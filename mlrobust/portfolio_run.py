@@ -137,8 +137,15 @@ def _save(con: sqlite3.Connection, rec: RunRecord, spec: InstanceSpec, timeout: 
     con.execute(
         "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            rec.instance, rec.verifier, rec.answer.name.lower(), rec.time, rec.peak_memory_mb,
-            rec.error, str(spec.onnx), str(spec.vnnlib), timeout,
+            rec.instance,
+            rec.verifier,
+            rec.answer.name.lower(),
+            rec.time,
+            rec.peak_memory_mb,
+            rec.error,
+            str(spec.onnx),
+            str(spec.vnnlib),
+            timeout,
             dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         ),
     )
@@ -189,8 +196,13 @@ def _start(
     payload.write_bytes(pickle.dumps((fn, spec.onnx, spec.vnnlib, timeout, time.time())))
     limit = cfg.memory_limit_mb * 1024 * 1024
     proc = subprocess.Popen(  # the child sets its own memory limit first (see the child)
-        [sys.executable, str(_CHILD), str(payload), str(Path(folder.name, "result.pkl")),
-         str(limit)],
+        [
+            sys.executable,
+            str(_CHILD),
+            str(payload),
+            str(Path(folder.name, "result.pkl")),
+            str(limit),
+        ],
         env=_child_env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -230,8 +242,12 @@ def _finish(run: _Active, status: int, rusage: Any, killed: bool, cfg: RunnerCon
         error = f"exited with code {run.proc.returncode} without a result"
     run.folder.cleanup()
     return RunRecord(
-        instance=run.spec.id, verifier=run.name, answer=answer, time=float(seconds),
-        peak_memory_mb=peak, error=error,
+        instance=run.spec.id,
+        verifier=run.name,
+        answer=answer,
+        time=float(seconds),
+        peak_memory_mb=peak,
+        error=error,
     )
 
 
@@ -296,8 +312,14 @@ def run_portfolio(
                     rec = _finish(run, status, rusage, killed, cfg)
                     _save(con, rec, run.spec, run.timeout)
                     completed.append(rec)
-                    logger.info("%s on %s: %s in %.1f s %s", rec.verifier, rec.instance,
-                                rec.answer.name, rec.time, rec.error[:80])
+                    logger.info(
+                        "%s on %s: %s in %.1f s %s",
+                        rec.verifier,
+                        rec.instance,
+                        rec.answer.name,
+                        rec.time,
+                        rec.error[:80],
+                    )
                 time.sleep(0.01)
         finally:
             for run in active:  # interrupted: leave no orphans behind

@@ -38,9 +38,21 @@ def main() -> None:
         return
     for regime, extra in REGIMES.items():
         out = ASSETS / "models" / f"double_mnist_{regime}"
-        subprocess.run([sys.executable, "-m", "mlrobust.cli", "--threads", "1", "train", str(out),
-                        "--regime",
-                        regime, *extra], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mlrobust.cli",
+                "--threads",
+                "1",
+                "train",
+                str(out),
+                "--regime",
+                regime,
+                *extra,
+            ],
+            check=True,
+        )
         print(json.loads(out.with_suffix(".json").read_text())["metrics"])
 
 

@@ -108,8 +108,9 @@ def solve_min_linf(
     if a.ndim != 2 or b.shape != (a.shape[0],):
         raise InputError(f"need a [m, d] and b [m], got {a.shape} and {b.shape}.")
     if b.size == 0 or b.min() >= 0:  # r = 0 already satisfies every row
-        return LPSolution(r=np.zeros(a.shape[1]), feasible=True, solver=solver,
-                          lower_bound=0.0, rounds=0)
+        return LPSolution(
+            r=np.zeros(a.shape[1]), feasible=True, solver=solver, lower_bound=0.0, rounds=0
+        )
     sift = method is LPMethod.SIFTING or (
         method is LPMethod.AUTO and a.shape[1] >= _SIFT_MIN_COLUMNS
     )
@@ -226,13 +227,17 @@ def _highs(a: np.ndarray, b: np.ndarray, form: LPForm, time_limit: float | None)
                 np.stack([eye_idx, np.full(d, d, np.int32)], 1).ravel(),
             ]
         )
-        values = np.concatenate(
-            [a.ravel(), np.tile([1.0, -1.0], d), np.tile([-1.0, -1.0], d)]
-        )
+        values = np.concatenate([a.ravel(), np.tile([1.0, -1.0], d), np.tile([-1.0, -1.0], d)])
         h = _highs_model(
-            cost, np.concatenate([np.full(d, -np.inf), [0.0]]), np.full(n, np.inf),
-            np.concatenate([b, np.zeros(2 * d)]), starts, index, values,
-            presolve=True, highspy=highspy,
+            cost,
+            np.concatenate([np.full(d, -np.inf), [0.0]]),
+            np.full(n, np.inf),
+            np.concatenate([b, np.zeros(2 * d)]),
+            starts,
+            index,
+            values,
+            presolve=True,
+            highspy=highspy,
         )
         m = m + 2 * d
     if time_limit is not None:

@@ -101,14 +101,32 @@ def sift_min_linf(
         z_lo = _dual_bound(b, y, g)
         if z_lo > stab[0]:
             stab = (z_lo, y, g)
-        log.debug("sifting round %d: |W| %d, %d groups, z in [%.9g, %.9g]", rnd, len(work_idx),
-                  state.num_groups, stab[0], 1 / lam if lam > 0 else np.inf)
+        log.debug(
+            "sifting round %d: |W| %d, %d groups, z in [%.9g, %.9g]",
+            rnd,
+            len(work_idx),
+            state.num_groups,
+            stab[0],
+            1 / lam if lam > 0 else np.inf,
+        )
         if stab[0] >= _LAM_CAP:  # y proves no r (of sane size) satisfies the rows
-            return LPSolution(r=np.zeros(d), feasible=False, solver=LPSolver.HIGHS,
-                              dual=stab[1], lower_bound=np.inf, rounds=rnd)
+            return LPSolution(
+                r=np.zeros(d),
+                feasible=False,
+                solver=LPSolver.HIGHS,
+                dual=stab[1],
+                lower_bound=np.inf,
+                rounds=rnd,
+            )
         if best is not None and 1 / best[0] - stab[0] <= rtol / best[0]:
-            return LPSolution(r=best[1] / best[0], feasible=True, solver=LPSolver.HIGHS,
-                              dual=y, lower_bound=stab[0], rounds=rnd)
+            return LPSolution(
+                r=best[1] / best[0],
+                feasible=True,
+                solver=LPSolver.HIGHS,
+                dual=y,
+                lower_bound=stab[0],
+                rounds=rnd,
+            )
         if time_limit is not None and time.perf_counter() - start > time_limit:
             break
         # Wentges smoothing: price with a mix of the best-bound duals and the new ones. The
@@ -123,10 +141,21 @@ def sift_min_linf(
             "within its round / time limit; raise time_limit or use LPMethod.SIMPLEX."
         )
     lam, s = best
-    log.warning("MLA-LP sifting stopped early: feasible step with ||r||_inf = %.6g, optimum "
-                ">= %.6g (gap %.2e)", 1 / lam, stab[0], 1 / lam - stab[0])
-    return LPSolution(r=s / lam, feasible=True, solver=LPSolver.HIGHS, dual=stab[1],
-                      lower_bound=stab[0], rounds=rnd)
+    log.warning(
+        "MLA-LP sifting stopped early: feasible step with ||r||_inf = %.6g, optimum "
+        ">= %.6g (gap %.2e)",
+        1 / lam,
+        stab[0],
+        1 / lam - stab[0],
+    )
+    return LPSolution(
+        r=s / lam,
+        feasible=True,
+        solver=LPSolver.HIGHS,
+        dual=stab[1],
+        lower_bound=stab[0],
+        rounds=rnd,
+    )
 
 
 def _dual_bound(b: np.ndarray, y: np.ndarray, g: np.ndarray) -> float:
@@ -193,10 +222,10 @@ def _next_working_set(
     if (~member).sum() > _PRUNE_AT * work:
         keep = 4 * work
         far = np.partition(np.abs(g), keep)[keep] if len(g) > keep else np.inf
-        cand = np.flatnonzero(~member & (np.abs(g) > far) & (np.abs(s) >= 1 - 1e-9)
-                              & (s * g <= 0))
-        drop = np.array([j for j in cand.tolist() if state.col_status.get(j) != st.kBasic],
-                        dtype=np.int64)
+        cand = np.flatnonzero(~member & (np.abs(g) > far) & (np.abs(s) >= 1 - 1e-9) & (s * g <= 0))
+        drop = np.array(
+            [j for j in cand.tolist() if state.col_status.get(j) != st.kBasic], dtype=np.int64
+        )
         bsign[drop] = np.sign(s[drop])
         for j in drop.tolist():
             del state.col_status[j]

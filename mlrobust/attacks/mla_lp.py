@@ -182,9 +182,13 @@ class MLALP(Attack):
                 # a time-limited solve: its feasible point can be far from the minimal step
                 # (measured at 224x224: ||r||_inf 17 for an optimum >= 0.036), and stepping
                 # there wrecks the iterate; stop this sample instead (best iterate kept)
-                log.warning("MLA-LP: LP with %d rows not solved within time_limit (step %.4g, "
-                            "optimum >= %.4g); stopping this sample", len(rows), z,
-                            sol.lower_bound)
+                log.warning(
+                    "MLA-LP: LP with %d rows not solved within time_limit (step %.4g, "
+                    "optimum >= %.4g); stopping this sample",
+                    len(rows),
+                    z,
+                    sol.lower_bound,
+                )
                 return None
             if sol.dual is not None:
                 duals[:] = 0.0

@@ -30,10 +30,7 @@ ENTRY_POINT_GROUP = "mlrobust.attacks"
 
 #: the built-in attacks, by name
 ATTACKS: Mapping[str, type[Attack]] = MappingProxyType(
-    {
-        cls.name: cls
-        for cls in (MLAU, MLAC, GMLA, MLALP, MLDeepFool, TorchAttacksAdapter)
-    }
+    {cls.name: cls for cls in (MLAU, MLAC, GMLA, MLALP, MLDeepFool, TorchAttacksAdapter)}
 )
 
 
@@ -67,9 +64,7 @@ def get_attack(name: str, **config: Any) -> Attack:
     """
     attacks = available_attacks()
     if name not in attacks:
-        raise InputError(
-            f"Unknown attack {name!r}; available: {', '.join(sorted(attacks))}."
-        )
+        raise InputError(f"Unknown attack {name!r}; available: {', '.join(sorted(attacks))}.")
     cls = attacks[name]
     try:
         cfg = cls.config_type(**config)

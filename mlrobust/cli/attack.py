@@ -44,17 +44,22 @@ def _floats(text: str) -> list[float]:
 def run(
     checkpoint: str = typer.Argument(..., help="checkpoint path or shipped model name"),
     dataset: str = typer.Option("samples", help="dataset name, .npz file or image folder"),
-    graph_source: str = typer.Option("", "--graph", help="label graph for GMLA and FR_S: a "
-                                     "prebuilt name (voc, coco, nuswide, fashion_mnist, "
-                                     "cifar10) or a graph JSON file"),
+    graph_source: str = typer.Option(
+        "",
+        "--graph",
+        help="label graph for GMLA and FR_S: a "
+        "prebuilt name (voc, coco, nuswide, fashion_mnist, "
+        "cifar10) or a graph JSON file",
+    ),
     split: str = typer.Option("test"),
     n: int = typer.Option(100, "-n", help="number of images"),
     attacks: str = typer.Option("mla-u,mla-c,gmla,mla-lp", help="comma-separated attack names"),
     eps: str = typer.Option("0.005,0.01,0.02,0.05", help="comma-separated radii"),
     sizes: str = typer.Option("1,2", help="comma-separated target-set sizes |Omega|"),
     norm: str = typer.Option("linf", help="linf or l2"),
-    rule: str = typer.Option("", help="decision rule threshold:T or topk:K (default: the "
-                             "checkpoint's rule)"),
+    rule: str = typer.Option(
+        "", help="decision rule threshold:T or topk:K (default: the checkpoint's rule)"
+    ),
     seed: int = typer.Option(0, help="seed for the random target sets"),
     out: Path = typer.Option(Path("attack.json"), help="JSON file for all numbers"),
 ) -> None:
@@ -74,8 +79,11 @@ def run(
     data = load_dataset(dataset, split, n)
     graph = None
     if graph_source:
-        graph = (LabelGraph.load(Path(graph_source)) if graph_source.endswith(".json")
-                 else load_prebuilt(graph_source))
+        graph = (
+            LabelGraph.load(Path(graph_source))
+            if graph_source.endswith(".json")
+            else load_prebuilt(graph_source)
+        )
         if data.label_names != graph.labels:
             data = with_ancestors(data, graph)
     if data.num_labels != len(info.label_names):
@@ -89,8 +97,9 @@ def run(
     for size in (int(s) for s in _floats(sizes)):
         # under top-k, attack the predicted labels (hide a detected object), as evaluate does
         allowed = decision.predict(predict_logits(model, x)) if isinstance(decision, TopK) else None
-        goal = AttackGoal.random(len(x), num_labels, size=size, seed=seed, rule=decision,
-                                 allowed=allowed)
+        goal = AttackGoal.random(
+            len(x), num_labels, size=size, seed=seed, rule=decision, allowed=allowed
+        )
         for radius in _floats(eps):
             threat = LinfBall(radius) if norm == "linf" else L2Ball(radius)
             for name in names:

@@ -36,8 +36,12 @@ def friendly_errors(fn: F) -> F:
 def progress_bar() -> Iterator[Progress]:
     """A rich progress bar with elapsed time and ETA (on stderr, so stdout stays parseable)."""
     with Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(),
-        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=err_console, transient=False,
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
     ) as progress:
         yield progress

@@ -21,9 +21,11 @@ def demo_command(
 ) -> None:
     """Clean metrics of the three shipped Double-MNIST models and an MLA-U attack on each."""
     data = shipped_samples().subset(slice(0, n))
-    table = Table(title=f"Shipped Double-MNIST models on {len(data)} sample images "
-                        f"(MLA-U, {steps} steps, l_inf eps={eps:g}: push one predicted digit "
-                        "out of the top 2)")
+    table = Table(
+        title=f"Shipped Double-MNIST models on {len(data)} sample images "
+        f"(MLA-U, {steps} steps, l_inf eps={eps:g}: push one predicted digit "
+        "out of the top 2)"
+    )
     for col in ("model", "rule", "subset acc.", "hamming", "micro F1", "mAP", "fooling rate"):
         table.add_column(col, justify="right", no_wrap=col == "model")
     for name in SHIPPED:
@@ -31,10 +33,17 @@ def demo_command(
         rule = info.decision_rule
         metrics = clean_metrics(model, data, rule)
         predicted = rule.predict(predict_logits(model, data.x))
-        goal = AttackGoal.random(len(data), data.num_labels, size=1, seed=0, rule=rule,
-                                 allowed=predicted)
+        goal = AttackGoal.random(
+            len(data), data.num_labels, size=1, seed=0, rule=rule, allowed=predicted
+        )
         result = MLAU(MLAUConfig(steps=steps))(model, data.x, goal, LinfBall(eps))
-        table.add_row(name, info.rule, f"{metrics['subset_accuracy']:.3f}",
-                      f"{metrics['hamming_loss']:.4f}", f"{metrics['micro_f1']:.3f}",
-                      f"{metrics['mAP']:.3f}", f"{result.success_rate:.1%}")
+        table.add_row(
+            name,
+            info.rule,
+            f"{metrics['subset_accuracy']:.3f}",
+            f"{metrics['hamming_loss']:.4f}",
+            f"{metrics['micro_f1']:.3f}",
+            f"{metrics['mAP']:.3f}",
+            f"{result.success_rate:.1%}",
+        )
     console.print(table)

@@ -1,9 +1,9 @@
 """``mlrobust evaluate`` (the main job) and ``mlrobust compare``.
 
-    mlrobust evaluate                                  # shipped Double-MNIST models, reports/
-    mlrobust evaluate runs/mine.safetensors --dataset multi_fashion -n 50 --eps 0.005,0.01
-    mlrobust evaluate --config eval.toml --workers 4
-    mlrobust compare reports/double_mnist_none reports/double_mnist_pgd
+mlrobust evaluate                                  # shipped Double-MNIST models, reports/
+mlrobust evaluate runs/mine.safetensors --dataset multi_fashion -n 50 --eps 0.005,0.01
+mlrobust evaluate --config eval.toml --workers 4
+mlrobust compare reports/double_mnist_none reports/double_mnist_pgd
 """
 
 from __future__ import annotations
@@ -40,10 +40,16 @@ def _split(text: str | None) -> list[str] | None:
 
 @friendly_errors
 def evaluate_command(
-    models: list[str] = typer.Argument(None, help="shipped model names, checkpoints or .onnx "
-                                       "files (default: the shipped Double-MNIST models)"),
-    config: Path = typer.Option(None, "--config", help="TOML file with EvaluationConfig keys; "
-                                "options given here override it"),
+    models: list[str] = typer.Argument(
+        None,
+        help="shipped model names, checkpoints or .onnx "
+        "files (default: the shipped Double-MNIST models)",
+    ),
+    config: Path = typer.Option(
+        None,
+        "--config",
+        help="TOML file with EvaluationConfig keys; options given here override it",
+    ),
     dataset: str = typer.Option(None, help="samples, double_mnist, multi_fashion, .npz, folder"),
     split: str = typer.Option(None),
     n: int = typer.Option(None, "-n", help="number of images"),
@@ -57,8 +63,9 @@ def evaluate_command(
     timeout: float = typer.Option(None, help="verifier time limit per (image, eps) [s]"),
     tightening: str = typer.Option(None, help="interval, crown, lp or mip"),
     steps: int = typer.Option(None, help="attack iterations"),
-    verify_falsified: bool = typer.Option(None, "--verify-falsified/--skip-falsified",
-                                          help="also verify cells an attack falsified"),
+    verify_falsified: bool = typer.Option(
+        None, "--verify-falsified/--skip-falsified", help="also verify cells an attack falsified"
+    ),
     layered: bool = typer.Option(None, "--layered/--no-layered"),
     workers: int = typer.Option(None, help="worker processes (1 = in this process)"),
     seed: int = typer.Option(None),
@@ -71,15 +78,29 @@ def evaluate_command(
 
     cfg = load_config(config) if config is not None else default_config()
     given: dict[str, Any] = {
-        "models": models or None, "dataset": dataset, "split": split, "n": n, "graph": graph,
-        "rule": rule, "attacks": _split(attacks), "eps": _split(eps),
-        "target_sizes": _split(sizes), "falsifier": falsifier, "verifier": verifier,
-        "verifier_timeout_s": timeout, "tightening": tightening, "attack_steps": steps,
-        "verify_falsified": verify_falsified, "layered": layered, "workers": workers,
-        "seed": seed, "out_dir": out,
+        "models": models or None,
+        "dataset": dataset,
+        "split": split,
+        "n": n,
+        "graph": graph,
+        "rule": rule,
+        "attacks": _split(attacks),
+        "eps": _split(eps),
+        "target_sizes": _split(sizes),
+        "falsifier": falsifier,
+        "verifier": verifier,
+        "verifier_timeout_s": timeout,
+        "tightening": tightening,
+        "attack_steps": steps,
+        "verify_falsified": verify_falsified,
+        "layered": layered,
+        "workers": workers,
+        "seed": seed,
+        "out_dir": out,
     }
-    cfg = config_from_mapping({k: v for k, v in given.items() if v is not None}, base=cfg,
-                              source="command line")
+    cfg = config_from_mapping(
+        {k: v for k, v in given.items() if v is not None}, base=cfg, source="command line"
+    )
     with progress_bar() as bars:
         reports = evaluate(cfg, progress=_Bars(bars), fresh=fresh)
     for rep in reports:
@@ -94,8 +115,14 @@ def _print_summary(result: Any) -> None:
     for c in ("eps", "verified", "falsified", "unknown", "certified", "empirical"):
         table.add_column(c)
     for r in result.robustness:
-        table.add_row(fmt(r["eps"]), str(r["verified"]), str(r["falsified"]), str(r["unknown"]),
-                      fmt(r["certified_accuracy"]), fmt(r["empirical_accuracy"]))
+        table.add_row(
+            fmt(r["eps"]),
+            str(r["verified"]),
+            str(r["falsified"]),
+            str(r["unknown"]),
+            fmt(r["certified_accuracy"]),
+            fmt(r["empirical_accuracy"]),
+        )
     console.print(table)
 
 
@@ -116,5 +143,3 @@ def compare_command(
         table.add_row(*[fmt(r[c]) for c in COMPARE_COLUMNS])
     console.print(table)
     console.print(f"report: {files.html}")
-
-

@@ -45,8 +45,10 @@ def layered_command(
     try:
         cw, lw = CuttingWeights(cutting.lower()), LayerWeights(weights.lower())
     except ValueError:
-        raise typer.BadParameter(f"unknown cutting {cutting!r} or weights {weights!r}; use "
-                                 "fixed|sensitivity and uniform|decreasing.") from None
+        raise typer.BadParameter(
+            f"unknown cutting {cutting!r} or weights {weights!r}; use "
+            "fixed|sensitivity and uniform|decreasing."
+        ) from None
     if n < 1 or milp_timeout <= 0 or time_limit <= 0:
         raise typer.BadParameter("--n, --milp-timeout and --time-limit must be positive.")
     try:
@@ -55,9 +57,13 @@ def layered_command(
         oracle = OracleConfig()
         cfg = SynthesisConfig(
             oracle=replace(oracle, milp=replace(oracle.milp, timeout_s=milp_timeout)),
-            weights=lw, cutting=cw, max_calls=max_calls, bisections=bisections,
+            weights=lw,
+            cutting=cw,
+            max_calls=max_calls,
+            bisections=bisections,
             time_limit_s=time_limit,
-            final_milp=replace(oracle.milp, timeout_s=2 * milp_timeout))
+            final_milp=replace(oracle.milp, timeout_s=2 * milp_timeout),
+        )
         run = guided_synthesis if method == "guided" else naive_synthesis
         rows = []
         for i in pick_images([net], ds, n, start=start):
@@ -66,10 +72,12 @@ def layered_command(
             png = write_layered_heatmap(out / f"layered_{i}.png", ds.x[i], res)
             rows.append((i, res))
             up = "-" if res.upper_size is None else f"{res.upper_size:.4f}"
-            typer.echo(f"image {i} target {res.target}: w.eps {res.size:.4f} (upper {up}) "
-                       f"calls attack {res.calls.attack} crown {res.calls.crown} milp "
-                       f"{res.calls.milp}, {res.seconds:.1f}s, final {res.final_verdict.value}"
-                       f" -> {png}")
+            typer.echo(
+                f"image {i} target {res.target}: w.eps {res.size:.4f} (upper {up}) "
+                f"calls attack {res.calls.attack} crown {res.calls.crown} milp "
+                f"{res.calls.milp}, {res.seconds:.1f}s, final {res.final_verdict.value}"
+                f" -> {png}"
+            )
         csv_path = write_layered_csv(out / "layered.csv", rows)
         typer.echo(f"wrote {csv_path}")
     except MLRobustError as exc:

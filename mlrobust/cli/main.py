@@ -18,8 +18,11 @@ app = typer.Typer(
 @app.callback()
 def _main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
-    threads: int = typer.Option(0, help="CPU threads for torch (0 = torch's default). Use 1 on "
-                                "a busy machine: oversubscribed threads slow training down."),
+    threads: int = typer.Option(
+        0,
+        help="CPU threads for torch (0 = torch's default). Use 1 on "
+        "a busy machine: oversubscribed threads slow training down.",
+    ),
 ) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
     if threads > 0:

@@ -52,7 +52,7 @@ def _detect(path: Path) -> Format:
         return Format.store
     if not path.exists():
         raise MLRobustError(f"Result file not found: {path}.")
-    with (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)) as fh:
+    with gzip.open(path, "rt") if path.suffix == ".gz" else open(path) as fh:
         head = fh.readline()
     return Format.assessment if "ProblemId" in head or "Verifier" in head else Format.vnncomp
 
@@ -89,19 +89,27 @@ def _parse_verdicts(items: list[str]) -> dict[str, Answer]:
 
 @app.command()
 def analyze(
-    sources: list[Path] = typer.Argument(..., help="Result files or folders (VNN-COMP CSVs, "
-                                         "paper-004 files, or a run store .sqlite)."),
+    sources: list[Path] = typer.Argument(
+        ...,
+        help="Result files or folders (VNN-COMP CSVs, paper-004 files, or a run store .sqlite).",
+    ),
     fmt: Format = typer.Option(Format.auto, "--format", help="Input format."),
     time_limit: float = typer.Option(None, help="Time limit in seconds for every instance."),
-    instances: list[Path] = typer.Option([], "--instances", help="Instances CSV(s): per-instance "
-                                         "limits; only these instances are analysed."),
+    instances: list[Path] = typer.Option(
+        [],
+        "--instances",
+        help="Instances CSV(s): per-instance limits; only these instances are analysed.",
+    ),
     benchmark: list[str] = typer.Option([], help="Keep only these VNN-COMP benchmarks."),
     verdict: list[str] = typer.Option([], help="Map an extra verdict string: 'TEXT=holds'."),
     missing: Missing = typer.Option(Missing.RAISE, help="Missing (instance, verifier) runs."),
     portfolio: list[str] = typer.Option([], help="Parallel portfolio to evaluate: 'a,b'."),
     report: Path = typer.Option(None, help="Folder for the HTML report and PNG plots."),
-    reference: Path = typer.Option(None, help="Reference answers to check every verifier "
-                                   "against (VNN-COMP results/derived_consensus.csv)."),
+    reference: Path = typer.Option(
+        None,
+        help="Reference answers to check every verifier "
+        "against (VNN-COMP results/derived_consensus.csv).",
+    ),
 ) -> None:
     """Solved counts, running times, marginal contributions, Shapley values, conflicts."""
     try:
@@ -118,8 +126,10 @@ def analyze(
             table = table.select(keep)
             absent = set(limits) - set(table.instance)
             if absent:
-                console.print(f"[yellow]{len(absent)} listed instance(s) have no results at all "
-                              f"(e.g. {sorted(absent)[0]}); they are left out.[/]")
+                console.print(
+                    f"[yellow]{len(absent)} listed instance(s) have no results at all "
+                    f"(e.g. {sorted(absent)[0]}); they are left out.[/]"
+                )
         else:
             limits = time_limit
         m = to_matrix(table, time_limit=limits, missing=missing)
@@ -133,29 +143,40 @@ def analyze(
     for col in ("verifier", "solved", "avg time", "PAR2", "marginal", "relative", "Shapley"):
         out.add_column(col, justify="left" if col == "verifier" else "right")
     for r in s.rows():
-        out.add_row(str(r["verifier"]), str(r["solved"]), f"{r['avg_time']:.1f}",
-                    f"{r['par2']:.1f}", str(r["mc_absolute"]), f"{r['mc_relative']:.3f}",
-                    f"{r['shapley']:.1f}")
+        out.add_row(
+            str(r["verifier"]),
+            str(r["solved"]),
+            f"{r['avg_time']:.1f}",
+            f"{r['par2']:.1f}",
+            str(r["mc_absolute"]),
+            f"{r['mc_relative']:.3f}",
+            f"{r['shapley']:.1f}",
+        )
     out.add_row("virtual best", str(s.vbs.n_solved), f"{s.vbs.time.mean():.1f}", "", "", "", "")
     console.print(out)
     for g, n in counts:
         console.print(f"portfolio {' + '.join(g)} (budget split {len(g)} ways): {n} solved")
     if len(s.conflicts):
-        console.print(f"[bold red]CONFLICT: {len(s.conflicts)} instance(s) reported both holds "
-                      "and violated:[/]")
+        console.print(
+            f"[bold red]CONFLICT: {len(s.conflicts)} instance(s) reported both holds "
+            "and violated:[/]"
+        )
         for inst, h, v in s.conflicts.rows()[:20]:
             console.print(f"[red]  {inst}: holds {h} / violated {v}[/]")
     if check is not None:
         ref = Table(title=f"against the reference {reference.name}")
         for col in ("verifier", "agree", "CONTRADICT", "no reference"):
             ref.add_column(col, justify="left" if col == "verifier" else "right")
-        for name, a, c, u in zip(check.verifiers, check.agree, check.contradict,
-                                 check.unreferenced, strict=True):
+        for name, a, c, u in zip(
+            check.verifiers, check.agree, check.contradict, check.unreferenced, strict=True
+        ):
             ref.add_row(name, str(a), f"[bold red]{c}[/]" if c else "0", str(u))
         console.print(ref)
         for where, who, ans, want in check.conflicts[:20]:
-            console.print(f"[red]  CONFLICT {where}: {who} says {ans.name.lower()}, reference "
-                          f"{want.name.lower()}[/]")
+            console.print(
+                f"[red]  CONFLICT {where}: {who} says {ans.name.lower()}, reference "
+                f"{want.name.lower()}[/]"
+            )
     if report is not None:
         from mlrobust.reports.portfolio import write_portfolio_report
 
@@ -183,12 +204,17 @@ def run(
         specs = [s for f in instances for s in read_instances(f)[::stride][:limit]]
         configs = select_configs(builtin_configs(), config)
         summary = run_portfolio(
-            specs, configs, store,
-            config=RunnerConfig(memory_limit_mb=memory_mb, jobs=jobs, timeout=timeout,
-                                rerun_errors=rerun_errors),
+            specs,
+            configs,
+            store,
+            config=RunnerConfig(
+                memory_limit_mb=memory_mb, jobs=jobs, timeout=timeout, rerun_errors=rerun_errors
+            ),
         )
     except MLRobustError as err:
         raise _fail(err) from err
-    console.print(f"{len(summary.completed)} runs done, {summary.skipped} already stored in "
-                  f"{summary.store}. Analyse with: mlrobust portfolio analyze {summary.store} "
-                  + " ".join(f"--instances {f}" for f in instances))
+    console.print(
+        f"{len(summary.completed)} runs done, {summary.skipped} already stored in "
+        f"{summary.store}. Analyse with: mlrobust portfolio analyze {summary.store} "
+        + " ".join(f"--instances {f}" for f in instances)
+    )

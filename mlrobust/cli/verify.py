@@ -21,16 +21,21 @@ def verify(
     dataset: str = typer.Option("samples", "--dataset", help="Dataset name (model mode)."),
     n: int = typer.Option(10, "--n", help="Number of images (model mode)."),
     eps: float = typer.Option(0.01, "--eps", help="L-inf radius (model mode)."),
-    prop: str = typer.Option("labels", "--property",
-                             help="labels: every label's decision; topk: predicted labels stay "
-                                  "in the top-k (model mode)."),
+    prop: str = typer.Option(
+        "labels",
+        "--property",
+        help="labels: every label's decision; topk: predicted labels stay "
+        "in the top-k (model mode).",
+    ),
     rule: str = typer.Option("", "--rule", help="threshold:T | topk:K (default: the model's)."),
-    timeout: float = typer.Option(60.0, "--timeout",
-                                  help="Seconds per instance (VNN-COMP) or per image (model)."),
+    timeout: float = typer.Option(
+        60.0, "--timeout", help="Seconds per instance (VNN-COMP) or per image (model)."
+    ),
     tightening: str = typer.Option("lp", help="interval | crown | lp | mip"),
     backend: str = typer.Option("highs", help="highs | gurobi"),
-    bab: bool = typer.Option(True, "--bab/--no-bab",
-                             help="Branch and bound before the MILP (Linear/ReLU networks)."),
+    bab: bool = typer.Option(
+        True, "--bab/--no-bab", help="Branch and bound before the MILP (Linear/ReLU networks)."
+    ),
 ) -> None:
     """Complete verification of VNN-COMP instances or of our own models on a dataset."""
     from mlrobust.verify.verifier import VerifierConfig
@@ -41,7 +46,8 @@ def verify(
     except (KeyError, ValueError):
         raise typer.BadParameter(
             f"unknown tightening {tightening!r} or backend {backend!r}; use "
-            "interval|crown|lp|mip and highs|gurobi.") from None
+            "interval|crown|lp|mip and highs|gurobi."
+        ) from None
     if timeout <= 0:
         raise typer.BadParameter("--timeout must be > 0 seconds.")
     cfg = VerifierConfig(timeout_s=timeout, tightening=level, backend=solver, bab=bab)
@@ -62,8 +68,9 @@ def verify(
         raise typer.Exit(2) from exc
 
 
-def _verify_model(model_name: str, dataset: str, n: int, eps: float, prop: str, rule_text: str,
-                  cfg: object) -> None:
+def _verify_model(
+    model_name: str, dataset: str, n: int, eps: float, prop: str, rule_text: str, cfg: object
+) -> None:
     import torch
 
     from mlrobust.datasets import load_dataset
@@ -80,25 +87,31 @@ def _verify_model(model_name: str, dataset: str, n: int, eps: float, prop: str, 
     net, info = resolve_model(model_name)
     rule = parse_rule(rule_text) if rule_text else info.decision_rule
     if prop == "topk" and not isinstance(rule, TopK):
-        raise InputError(f"--property topk needs a top-k rule, the model uses {rule}; "
-                         "pass --rule topk:K.")
+        raise InputError(
+            f"--property topk needs a top-k rule, the model uses {rule}; pass --rule topk:K."
+        )
     data = load_dataset(dataset, "test", n)
     if tuple(data.x.shape[1:]) != tuple(info.input_shape):
-        raise InputError(f"Dataset images are {tuple(data.x.shape[1:])} but the model takes "
-                         f"{tuple(info.input_shape)}; pick a matching dataset.")
+        raise InputError(
+            f"Dataset images are {tuple(data.x.shape[1:])} but the model takes "
+            f"{tuple(info.input_shape)}; pick a matching dataset."
+        )
     names = info.label_names
     totals: Counter[str] = Counter()
     t_all = time.monotonic()
     for i in range(len(data)):
         t0 = time.monotonic()
-        cert = certify_labels(net, data.x[i:i + 1], LinfBall(eps), rule, cfg)  # type: ignore[arg-type]
+        cert = certify_labels(net, data.x[i : i + 1], LinfBall(eps), rule, cfg)  # type: ignore[arg-type]
         on = [c for c in range(len(names)) if bool(cert.clean[0, c])]
         labels = on if prop == "topk" else list(range(len(names)))
         verdicts = {c: cert.verdicts[0][c] for c in labels}
         totals.update(v.name for v in verdicts.values())
-        shown = " ".join(f"{names[c]}{'+' if c in on else '-'}:{verdicts[c].name[0]}"
-                         for c in labels)
+        shown = " ".join(
+            f"{names[c]}{'+' if c in on else '-'}:{verdicts[c].name[0]}" for c in labels
+        )
         typer.echo(f"image {i}: {shown}  ({time.monotonic() - t0:.2f}s)")
-    typer.echo(f"{prop} eps={eps} rule={rule}: VERIFIED {totals['VERIFIED']} FALSIFIED "
-               f"{totals['FALSIFIED']} UNKNOWN {totals['UNKNOWN']} "
-               f"in {time.monotonic() - t_all:.1f}s")
+    typer.echo(
+        f"{prop} eps={eps} rule={rule}: VERIFIED {totals['VERIFIED']} FALSIFIED "
+        f"{totals['FALSIFIED']} UNKNOWN {totals['UNKNOWN']} "
+        f"in {time.monotonic() - t_all:.1f}s"
+    )

@@ -29,8 +29,9 @@ _FILES = {
 MASK_LEVEL = 0
 
 
-def load_source(source: str, split: str, *, root: Path | None = None, download_missing: bool = False
-                ) -> tuple[np.ndarray, np.ndarray]:
+def load_source(
+    source: str, split: str, *, root: Path | None = None, download_missing: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """The single-object images ``[N, 28, 28]`` uint8 and labels ``[N]`` of MNIST-style data."""
     if split not in _FILES:
         raise InputError(f"Unknown split {split!r}; use 'train' or 'test'.")
@@ -56,8 +57,9 @@ def load_source(source: str, split: str, *, root: Path | None = None, download_m
     return images, labels
 
 
-def _draw_distinct(labels: np.ndarray, n: int, per_image: int, rng: np.random.Generator
-                   ) -> np.ndarray:
+def _draw_distinct(
+    labels: np.ndarray, n: int, per_image: int, rng: np.random.Generator
+) -> np.ndarray:
     """Indices ``[n, per_image]`` into ``labels`` whose labels are pairwise distinct per row."""
     by_class = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
     classes = np.stack([rng.permutation(len(by_class))[:per_image] for _ in range(n)])
@@ -68,8 +70,15 @@ def _draw_distinct(labels: np.ndarray, n: int, per_image: int, rng: np.random.Ge
     return picks
 
 
-def double_mnist(split: str = "test", n: int | None = None, *, seed: int = 0, jitter: int = 3,
-                 root: Path | None = None, download: bool = False) -> MultiLabelDataset:
+def double_mnist(
+    split: str = "test",
+    n: int | None = None,
+    *,
+    seed: int = 0,
+    jitter: int = 3,
+    root: Path | None = None,
+    download: bool = False,
+) -> MultiLabelDataset:
     """Two distinct MNIST digits side by side on a 28x56 canvas, with per-digit masks.
 
     The left digit starts at column ``u`` and the right one at ``28 - v`` (``u, v`` uniform in
@@ -80,8 +89,9 @@ def double_mnist(split: str = "test", n: int | None = None, *, seed: int = 0, ji
     return _side_by_side(images, labels, n or len(images), seed, jitter)
 
 
-def _side_by_side(images: np.ndarray, labels: np.ndarray, n: int, seed: int, jitter: int
-                  ) -> MultiLabelDataset:
+def _side_by_side(
+    images: np.ndarray, labels: np.ndarray, n: int, seed: int, jitter: int
+) -> MultiLabelDataset:
     if not 0 <= jitter <= 14:
         raise InputError(f"jitter must be in 0..14 pixels, got {jitter}.")
     rng = np.random.default_rng(seed)
@@ -92,12 +102,24 @@ def _side_by_side(images: np.ndarray, labels: np.ndarray, n: int, seed: int, jit
         for col in np.unique(starts[:, obj]):
             rows = starts[:, obj] == col
             layers[rows, obj, :, col : col + 28] = images[picks[rows, obj]]
-    return _finish("double_mnist", layers.max(axis=1), layers, labels[picks], MNIST_LABELS,
-                   {"seed": str(seed), "jitter": str(jitter)})
+    return _finish(
+        "double_mnist",
+        layers.max(axis=1),
+        layers,
+        labels[picks],
+        MNIST_LABELS,
+        {"seed": str(seed), "jitter": str(jitter)},
+    )
 
 
-def multi_fashion(split: str = "test", n: int | None = None, *, seed: int = 0,
-                  root: Path | None = None, download: bool = False) -> MultiLabelDataset:
+def multi_fashion(
+    split: str = "test",
+    n: int | None = None,
+    *,
+    seed: int = 0,
+    root: Path | None = None,
+    download: bool = False,
+) -> MultiLabelDataset:
     """Four Fashion-MNIST items of distinct classes on a 2x2 grid (56x56), with masks.
 
     Labels are the 10 Fashion-MNIST classes; :func:`with_ancestors` adds a label graph's
@@ -110,12 +132,24 @@ def multi_fashion(split: str = "test", n: int | None = None, *, seed: int = 0,
     layers = np.zeros((n, 4, 56, 56), dtype=np.uint8)
     for obj, (r, c) in enumerate([(0, 0), (0, 28), (28, 0), (28, 28)]):
         layers[:, obj, r : r + 28, c : c + 28] = images[picks[:, obj]]
-    return _finish("multi_fashion", layers.max(axis=1), layers, labels[picks], FASHION_LABELS,
-                   {"seed": str(seed)})
+    return _finish(
+        "multi_fashion",
+        layers.max(axis=1),
+        layers,
+        labels[picks],
+        FASHION_LABELS,
+        {"seed": str(seed)},
+    )
 
 
-def _finish(name: str, canvas: np.ndarray, layers: np.ndarray, object_labels: np.ndarray,
-            label_names: tuple[str, ...], info: dict[str, str]) -> MultiLabelDataset:
+def _finish(
+    name: str,
+    canvas: np.ndarray,
+    layers: np.ndarray,
+    object_labels: np.ndarray,
+    label_names: tuple[str, ...],
+    info: dict[str, str],
+) -> MultiLabelDataset:
     n = len(canvas)
     y = np.zeros((n, len(label_names)), dtype=bool)
     np.put_along_axis(y, object_labels, True, axis=1)
@@ -151,6 +185,11 @@ def with_ancestors(dataset: MultiLabelDataset, graph) -> MultiLabelDataset:  # n
             stack.extend(graph.parents(node))
     remap = torch.tensor([names.index(n) for n in dataset.label_names])
     return MultiLabelDataset(
-        name=dataset.name, x=dataset.x, y=y, masks=dataset.masks, objects=remap[dataset.objects],
-        label_names=names, info={**dataset.info, "labels": "with ancestors"},
+        name=dataset.name,
+        x=dataset.x,
+        y=y,
+        masks=dataset.masks,
+        objects=remap[dataset.objects],
+        label_names=names,
+        info={**dataset.info, "labels": "with ancestors"},
     )

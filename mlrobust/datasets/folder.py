@@ -42,8 +42,13 @@ def read_label_file(path: Path) -> dict[str, list[str]]:
     return {r["filename"]: [s for s in re.split(r"[;\s]+", r["labels"] or "") if s] for r in rows}
 
 
-def image_folder(folder: Path, labels_file: Path | None = None, *, mode: str = "L",
-                 label_names: tuple[str, ...] | None = None) -> MultiLabelDataset:
+def image_folder(
+    folder: Path,
+    labels_file: Path | None = None,
+    *,
+    mode: str = "L",
+    label_names: tuple[str, ...] | None = None,
+) -> MultiLabelDataset:
     """Load a folder of images with their label lists (see module docstring)."""
     from PIL import Image  # Pillow comes with matplotlib; imported here to keep startup light
 
@@ -82,7 +87,10 @@ def image_folder(folder: Path, labels_file: Path | None = None, *, mode: str = "
     x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2).contiguous()
     n, _, h, w = x.shape
     return MultiLabelDataset(
-        name=folder.name, x=x, y=torch.from_numpy(y),
+        name=folder.name,
+        x=x,
+        y=torch.from_numpy(y),
         masks=torch.zeros(n, 0, h, w, dtype=torch.bool),
-        objects=torch.zeros(n, 0, dtype=torch.long), label_names=names,
+        objects=torch.zeros(n, 0, dtype=torch.long),
+        label_names=names,
     )

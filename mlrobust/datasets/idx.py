@@ -104,6 +104,7 @@ def download(source: str, filename: str, folder: Path, mirrors: list[str] | None
         partial.replace(target)
         return target
     raise DataNotFoundError(
-        f"Could not download {filename}: " + "; ".join(errors)
+        f"Could not download {filename}: "
+        + "; ".join(errors)
         + f". Copy the file into {folder} by hand instead."
     )

@@ -74,8 +74,9 @@ class PartialLabels:
                 f"observed {tuple(self.observed.shape)} and truth {tuple(self.truth.shape)} "
                 "must both be [N, L] with the same shape."
             )
-        bad = ~((self.observed == POSITIVE) | (self.observed == NEGATIVE)
-                | (self.observed == UNKNOWN))
+        bad = ~(
+            (self.observed == POSITIVE) | (self.observed == NEGATIVE) | (self.observed == UNKNOWN)
+        )
         if bad.any():
             raise InputError("observed labels must be 1 (positive), 0 (negative) or -1 (unknown).")
         known = self.observed != UNKNOWN
@@ -151,5 +152,14 @@ def _check_y(y: torch.Tensor) -> torch.Tensor:
     return y
 
 
-__all__ = ["NEGATIVE", "POSITIVE", "UNKNOWN", "LabelAttack", "PartialLabels", "Removal",
-           "full_labels", "remove_labels", "targeted_q_hat"]
+__all__ = [
+    "NEGATIVE",
+    "POSITIVE",
+    "UNKNOWN",
+    "LabelAttack",
+    "PartialLabels",
+    "Removal",
+    "full_labels",
+    "remove_labels",
+    "targeted_q_hat",
+]

@@ -13,8 +13,9 @@ from mlrobust.errors import InputError
 BUILTIN = ("samples", "double_mnist", "multi_fashion")
 
 
-def load_dataset(name: str, split: str = "test", n: int | None = None, *, seed: int = 0,
-                 download: bool = False) -> MultiLabelDataset:
+def load_dataset(
+    name: str, split: str = "test", n: int | None = None, *, seed: int = 0, download: bool = False
+) -> MultiLabelDataset:
     """``samples`` (shipped Double-MNIST test images), ``double_mnist``, ``multi_fashion``,
     a ``.npz`` written by mlrobust, or a folder of images with ``labels.csv``/``labels.json``."""
     if name == "samples":

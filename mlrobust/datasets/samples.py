@@ -27,8 +27,16 @@ def save_npz(dataset: MultiLabelDataset, path: Path) -> None:
         y=dataset.y.numpy(),
         masks=np.packbits(dataset.masks.numpy(), axis=-1),
         objects=dataset.objects.numpy(),
-        meta=np.array(json.dumps({"name": dataset.name, "labels": list(dataset.label_names),
-                                  "width": dataset.x.shape[-1], "info": dataset.info})),
+        meta=np.array(
+            json.dumps(
+                {
+                    "name": dataset.name,
+                    "labels": list(dataset.label_names),
+                    "width": dataset.x.shape[-1],
+                    "info": dataset.info,
+                }
+            )
+        ),
     )
 
 
@@ -40,9 +48,12 @@ def load_npz(path: Path) -> MultiLabelDataset:
             meta = json.loads(str(z["meta"]))
             masks = np.unpackbits(z["masks"], axis=-1, count=int(meta["width"])).astype(bool)
             return MultiLabelDataset(
-                name=meta["name"], x=torch.from_numpy(z["x"]).float().div_(255.0),
-                y=torch.from_numpy(z["y"]), masks=torch.from_numpy(masks),
-                objects=torch.from_numpy(z["objects"]), label_names=tuple(meta["labels"]),
+                name=meta["name"],
+                x=torch.from_numpy(z["x"]).float().div_(255.0),
+                y=torch.from_numpy(z["y"]),
+                masks=torch.from_numpy(masks),
+                objects=torch.from_numpy(z["objects"]),
+                label_names=tuple(meta["labels"]),
                 info=meta.get("info", {}),
             )
     except (KeyError, ValueError, OSError) as exc:

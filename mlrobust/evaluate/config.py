@@ -109,11 +109,18 @@ class EvaluationConfig:
         written with other settings is refused instead of mixed."""
         keep = {
             "mlrobust": mlrobust.__version__,
-            "model": model, "dataset": self.dataset, "split": self.split, "graph": self.graph,
-            "rule": str(self.rule), "attack_steps": self.attack_steps,
-            "falsifier": self.falsifier, "verifier": self.verifier,
-            "verifier_timeout_s": self.verifier_timeout_s, "tightening": self.tightening.name,
-            "verify_falsified": self.verify_falsified, "seed": self.seed,
+            "model": model,
+            "dataset": self.dataset,
+            "split": self.split,
+            "graph": self.graph,
+            "rule": str(self.rule),
+            "attack_steps": self.attack_steps,
+            "falsifier": self.falsifier,
+            "verifier": self.verifier,
+            "verifier_timeout_s": self.verifier_timeout_s,
+            "tightening": self.tightening.name,
+            "verify_falsified": self.verify_falsified,
+            "seed": self.seed,
         }
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -147,14 +154,17 @@ def default_config(**overrides: Any) -> EvaluationConfig:
 _TUPLES = {"models": str, "attacks": str, "eps": float, "target_sizes": int}
 
 
-def config_from_mapping(data: dict[str, Any], *, base: EvaluationConfig | None = None,
-                        source: str = "config") -> EvaluationConfig:
+def config_from_mapping(
+    data: dict[str, Any], *, base: EvaluationConfig | None = None, source: str = "config"
+) -> EvaluationConfig:
     """Build a config from plain values (TOML/JSON); unknown keys are an error naming them."""
     known = {f.name for f in fields(EvaluationConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise InputError(f"{source}: unknown key(s) {', '.join(map(repr, unknown))}; known keys: "
-                         f"{', '.join(sorted(known))}.")
+        raise InputError(
+            f"{source}: unknown key(s) {', '.join(map(repr, unknown))}; known keys: "
+            f"{', '.join(sorted(known))}."
+        )
     values: dict[str, Any] = {}
     for key, value in data.items():
         try:
@@ -181,8 +191,10 @@ def _tightening(text: str) -> Tightening:
     try:
         return Tightening[text.upper()]
     except KeyError:
-        raise InputError(f"Unknown tightening {text!r}; use one of "
-                         f"{', '.join(t.name.lower() for t in Tightening)}.") from None
+        raise InputError(
+            f"Unknown tightening {text!r}; use one of "
+            f"{', '.join(t.name.lower() for t in Tightening)}."
+        ) from None
 
 
 def load_config(path: str | Path, *, base: EvaluationConfig | None = None) -> EvaluationConfig:

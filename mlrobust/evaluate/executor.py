@@ -17,8 +17,9 @@ class Executor(Protocol):
     """Runs ``fn`` on each task and yields ``(task, result)`` as results arrive (any order).
     Closing the iterator early must stop pending work; a task's exception is re-raised."""
 
-    def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]
-                      ) -> Iterator[tuple[T, Any]]: ...
+    def map_unordered(
+        self, fn: Callable[[T], Any], tasks: Iterable[T]
+    ) -> Iterator[tuple[T, Any]]: ...
 
     def close(self) -> None: ...
 
@@ -29,8 +30,7 @@ class SerialExecutor:
     def __init__(self) -> None:
         init_worker()
 
-    def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]
-                      ) -> Iterator[tuple[T, Any]]:
+    def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[tuple[T, Any]]:
         for task in tasks:
             yield task, fn(task)
 
@@ -45,11 +45,11 @@ class PoolExecutor:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=init_worker)
+        self._pool = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker
+        )
 
-    def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]
-                      ) -> Iterator[tuple[T, Any]]:
+    def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[tuple[T, Any]]:
         pending: dict[Future[Any], T] = {}
         todo = iter(tasks)
         try:

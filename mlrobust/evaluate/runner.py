@@ -80,13 +80,20 @@ def prepare_folder(folder: Path, fresh: bool = False) -> None:
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        raise InputError(f"Cannot write the report folder {folder} ({exc.strerror}); choose "
-                         "another with --out or fix its permissions.") from exc
+        raise InputError(
+            f"Cannot write the report folder {folder} ({exc.strerror}); choose "
+            "another with --out or fix its permissions."
+        ) from exc
 
 
-def evaluate(config: EvaluationConfig, *, progress: Progress | None = None,
-             executor: Executor | None = None, fresh: bool = False,
-             models: dict[str, LoadedModel] | None = None) -> list[ModelReport]:
+def evaluate(
+    config: EvaluationConfig,
+    *,
+    progress: Progress | None = None,
+    executor: Executor | None = None,
+    fresh: bool = False,
+    models: dict[str, LoadedModel] | None = None,
+) -> list[ModelReport]:
     """Evaluate every model of ``config``; one report folder each under ``config.out_dir``.
 
     ``models``: in-memory models by reference (used with ``workers = 1``; tests).
@@ -99,28 +106,40 @@ def evaluate(config: EvaluationConfig, *, progress: Progress | None = None,
         log.warning("dataset has only %d images; evaluating those", len(data))
     for ref in config.models:
         prepare_folder(config.out_dir / model_name(ref), fresh)
-    loaded = {ref: (models or {}).get(ref) or load_model(ref, config.rule, data.input_shape)
-              for ref in config.models}
+    loaded = {
+        ref: (models or {}).get(ref) or load_model(ref, config.rule, data.input_shape)
+        for ref in config.models
+    }
     for ref, m in loaded.items():
         n_out = m.net.n_outputs
         if n_out != data.num_labels:
-            raise InputError(f"The model {ref} predicts {n_out} labels but the dataset "
-                             f"{config.dataset!r} has {data.num_labels}; pass a dataset (and "
-                             "graph) matching the model's labels.")
+            raise InputError(
+                f"The model {ref} predicts {n_out} labels but the dataset "
+                f"{config.dataset!r} has {data.num_labels}; pass a dataset (and "
+                "graph) matching the model's labels."
+            )
         if models and ref in models:
             T.register_model(m)
     own = executor is None
     ex = executor or make_executor(config.workers)
     try:
-        return [_evaluate_model(config, loaded[ref], data, ex, progress or _NoProgress(), fresh)
-                for ref in config.models]
+        return [
+            _evaluate_model(config, loaded[ref], data, ex, progress or _NoProgress(), fresh)
+            for ref in config.models
+        ]
     finally:
         if own:
             ex.close()
 
 
-def _evaluate_model(config: EvaluationConfig, model: LoadedModel, data: Any, ex: Executor,
-                    progress: Progress, fresh: bool) -> ModelReport:
+def _evaluate_model(
+    config: EvaluationConfig,
+    model: LoadedModel,
+    data: Any,
+    ex: Executor,
+    progress: Progress,
+    fresh: bool,
+) -> ModelReport:
     from mlrobust.metrics import quality_report
     from mlrobust.reports.evaluation import write_evaluation_report
 
@@ -152,31 +171,71 @@ def _cell_prefix(image: int, eps: float) -> str:
     return f"cell/img={image}/eps={eps!r}/"
 
 
-def _run_attacks(config: EvaluationConfig, model: LoadedModel, x: torch.Tensor,
-                 store: CellStore, ex: Executor, progress: Progress, name: str) -> None:
+def _run_attacks(
+    config: EvaluationConfig,
+    model: LoadedModel,
+    x: torch.Tensor,
+    store: CellStore,
+    ex: Executor,
+    progress: Progress,
+    name: str,
+) -> None:
     keys = [(a, e, s) for s in config.target_sizes for e in config.eps for a in config.attacks]
     done = store.done()
-    todo = [T.AttackTask(key=_attack_key(a, e, s), model_ref=model.ref, rule=model.rule,
-                         input_shape=model.input_shape, attack=a, eps=e, size=s,
-                         steps=config.attack_steps, seed=config.seed, graph=config.graph, x=x)
-            for a, e, s in keys if _attack_key(a, e, s) not in done]
+    todo = [
+        T.AttackTask(
+            key=_attack_key(a, e, s),
+            model_ref=model.ref,
+            rule=model.rule,
+            input_shape=model.input_shape,
+            attack=a,
+            eps=e,
+            size=s,
+            steps=config.attack_steps,
+            seed=config.seed,
+            graph=config.graph,
+            x=x,
+        )
+        for a, e, s in keys
+        if _attack_key(a, e, s) not in done
+    ]
     progress.start(f"{name}: attacks", len(keys), len(keys) - len(todo))
     for task, row in _map(ex, T.run_attack_task, todo):
         store.put(task.key, "attack", row)
         progress.advance()
 
 
-def _run_cells(config: EvaluationConfig, model: LoadedModel, x: torch.Tensor,
-               store: CellStore, ex: Executor, progress: Progress, name: str) -> None:
-    settings = VerifierSettings(timeout_s=config.verifier_timeout_s,
-                                tightening=config.tightening, seed=config.seed)
+def _run_cells(
+    config: EvaluationConfig,
+    model: LoadedModel,
+    x: torch.Tensor,
+    store: CellStore,
+    ex: Executor,
+    progress: Progress,
+    name: str,
+) -> None:
+    settings = VerifierSettings(
+        timeout_s=config.verifier_timeout_s, tightening=config.tightening, seed=config.seed
+    )
     done_prefixes = {k.rsplit("/", 1)[0] + "/" for k in store.done() if k.startswith("cell/")}
     pairs = [(i, e) for e in config.eps for i in range(x.shape[0])]
-    todo = [T.CellTask(model_ref=model.ref, rule=model.rule, input_shape=model.input_shape,
-                       image=i, eps=e, x=x[i], falsifier=config.falsifier,
-                       steps=config.attack_steps, verifier=config.verifier, settings=settings,
-                       verify_falsified=config.verify_falsified)
-            for i, e in pairs if _cell_prefix(i, e) not in done_prefixes]
+    todo = [
+        T.CellTask(
+            model_ref=model.ref,
+            rule=model.rule,
+            input_shape=model.input_shape,
+            image=i,
+            eps=e,
+            x=x[i],
+            falsifier=config.falsifier,
+            steps=config.attack_steps,
+            verifier=config.verifier,
+            settings=settings,
+            verify_falsified=config.verify_falsified,
+        )
+        for i, e in pairs
+        if _cell_prefix(i, e) not in done_prefixes
+    ]
     progress.start(f"{name}: cells (image x eps)", len(pairs), len(pairs) - len(todo))
     for task, cells in _map(ex, T.run_cell_task, todo):
         rows = []
@@ -197,19 +256,30 @@ def _map(ex: Executor, fn: Any, tasks: list[Any]) -> Iterator[tuple[Any, Any]]:
             close()
 
 
-def _layered(config: EvaluationConfig, model: LoadedModel,
-             data: Any) -> list[dict[str, Any]] | None:
+def _layered(
+    config: EvaluationConfig, model: LoadedModel, data: Any
+) -> list[dict[str, Any]] | None:
     if not config.layered:
         return None
     return run_layered(model, data, config.layered_samples, config.verifier_timeout_s)
 
 
-def _collect(config: EvaluationConfig, model: LoadedModel, data: Any, store: CellStore,
-             clean: dict[str, float], correct: list[bool],
-             layered: list[dict[str, Any]] | None) -> EvaluationResult:
+def _collect(
+    config: EvaluationConfig,
+    model: LoadedModel,
+    data: Any,
+    store: CellStore,
+    clean: dict[str, float],
+    correct: list[bool],
+    layered: list[dict[str, Any]] | None,
+) -> EvaluationResult:
     n = len(data)
-    wanted_attacks = {_attack_key(a, e, s) for s in config.target_sizes for e in config.eps
-                      for a in config.attacks}
+    wanted_attacks = {
+        _attack_key(a, e, s)
+        for s in config.target_sizes
+        for e in config.eps
+        for a in config.attacks
+    }
     attacks = [r for k, r in sorted(store.payloads("attack").items()) if k in wanted_attacks]
     attacks.sort(key=lambda r: (r["size"], r["attack"], r["eps"]))
     eps = set(config.eps)
@@ -218,16 +288,27 @@ def _collect(config: EvaluationConfig, model: LoadedModel, data: Any, store: Cel
     cells = propagate_over_eps(cells)  # nested balls: also a cross-eps soundness check
     notes = []
     if layered is None:
-        notes.append("Layered-epsilon synthesis is not available in this installation "
-                     "(mlrobust.synthesis) or is switched off; no heatmaps.")
+        notes.append(
+            "Layered-epsilon synthesis is not available in this installation "
+            "(mlrobust.synthesis) or is switched off; no heatmaps."
+        )
     return EvaluationResult(
-        model=model_name(model.ref), model_ref=model.ref, rule=str(model.rule),
-        label_names=model.label_names or tuple(data.label_names), n_images=n,
-        eps=tuple(config.eps), clean=clean,
+        model=model_name(model.ref),
+        model_ref=model.ref,
+        rule=str(model.rule),
+        label_names=model.label_names or tuple(data.label_names),
+        n_images=n,
+        eps=tuple(config.eps),
+        clean=clean,
         attack_table=tuple({k: v for k, v in r.items() if k != "success"} for r in attacks),
         robustness=tuple(robustness_rows(cells, config.eps, n, correct)),
-        cells=tuple(cells), timing=timing, config=config.to_json(), versions=versions(),
-        layered=None if layered is None else tuple(layered), notes=tuple(notes))
+        cells=tuple(cells),
+        timing=timing,
+        config=config.to_json(),
+        versions=versions(),
+        layered=None if layered is None else tuple(layered),
+        notes=tuple(notes),
+    )
 
 
 def versions() -> dict[str, str]:
@@ -241,5 +322,3 @@ def versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[pkg] = "not installed"
     return out
-
-

@@ -32,8 +32,10 @@ class CellStore:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise CorruptFileError(f"{self.path} is not a readable cell store ({exc}); delete it "
-                                   "to start this report afresh.") from exc
+            raise CorruptFileError(
+                f"{self.path} is not a readable cell store ({exc}); delete it "
+                "to start this report afresh."
+            ) from exc
         row = self._db.execute("SELECT value FROM meta WHERE key='fingerprint'").fetchone()
         if row is None:
             self._db.execute("INSERT INTO meta VALUES ('fingerprint', ?)", (fingerprint,))
@@ -41,15 +43,18 @@ class CellStore:
             raise InputError(
                 f"{self.path} holds results computed with other settings (model, dataset, "
                 "verifier, time limits, steps, seed or mlrobust version differ). Use another "
-                "--out folder, or --fresh to discard the stored cells.")
+                "--out folder, or --fresh to discard the stored cells."
+            )
 
     def done(self) -> set[str]:
         return {k for (k,) in self._db.execute("SELECT key FROM cells")}
 
     def put(self, key: str, kind: str, payload: dict[str, Any]) -> None:
         """Store one finished unit (its own transaction: durable once this returns)."""
-        self._db.execute("INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?)",
-                         (key, kind, json.dumps(payload), time.time()))
+        self._db.execute(
+            "INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?)",
+            (key, kind, json.dumps(payload), time.time()),
+        )
 
     def put_many(self, rows: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
         with self._db:
@@ -58,8 +63,10 @@ class CellStore:
                 self.put(key, kind, payload)
 
     def payloads(self, kind: str) -> dict[str, dict[str, Any]]:
-        return {k: json.loads(p) for k, p in
-                self._db.execute("SELECT key, payload FROM cells WHERE kind=?", (kind,))}
+        return {
+            k: json.loads(p)
+            for k, p in self._db.execute("SELECT key, payload FROM cells WHERE kind=?", (kind,))
+        }
 
     def close(self) -> None:
         self._db.close()

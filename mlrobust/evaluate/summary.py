@@ -40,12 +40,20 @@ class EvaluationResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "schema": "mlrobust.evaluation", "schema_version": SCHEMA_VERSION,
-            "model": self.model, "model_ref": self.model_ref, "rule": self.rule,
-            "label_names": list(self.label_names), "n_images": self.n_images,
-            "eps": list(self.eps), "clean": self.clean,
-            "attack_table": list(self.attack_table), "robustness": list(self.robustness),
-            "cells": list(self.cells), "timing": self.timing, "config": self.config,
+            "schema": "mlrobust.evaluation",
+            "schema_version": SCHEMA_VERSION,
+            "model": self.model,
+            "model_ref": self.model_ref,
+            "rule": self.rule,
+            "label_names": list(self.label_names),
+            "n_images": self.n_images,
+            "eps": list(self.eps),
+            "clean": self.clean,
+            "attack_table": list(self.attack_table),
+            "robustness": list(self.robustness),
+            "cells": list(self.cells),
+            "timing": self.timing,
+            "config": self.config,
             "versions": self.versions,
             "layered": None if self.layered is None else list(self.layered),
             "notes": list(self.notes),
@@ -62,8 +70,9 @@ def final_verdict(cell: dict[str, Any]) -> Verdict:
     return combine(a, v, where=where)
 
 
-def robustness_rows(cells: Sequence[dict[str, Any]], eps: Sequence[float], n_images: int,
-                    correct: Sequence[bool]) -> list[dict[str, Any]]:
+def robustness_rows(
+    cells: Sequence[dict[str, Any]], eps: Sequence[float], n_images: int, correct: Sequence[bool]
+) -> list[dict[str, Any]]:
     """Per eps: cell verdict counts and image-level bounds.
 
     An image is *certified* when all its properties are VERIFIED (lower bound on robustness)
@@ -79,18 +88,21 @@ def robustness_rows(cells: Sequence[dict[str, Any]], eps: Sequence[float], n_ima
         flat = [v for vs in verdicts for v in vs]
         cert = [bool(vs) and all(v == Verdict.VERIFIED.value for v in vs) for vs in verdicts]
         alive = [Verdict.FALSIFIED.value not in vs for vs in verdicts]
-        rows.append({
-            "eps": e, "cells": len(flat),
-            "verified": flat.count(Verdict.VERIFIED.value),
-            "falsified": flat.count(Verdict.FALSIFIED.value),
-            "unknown": flat.count(Verdict.UNKNOWN.value),
-            "certified_fraction": sum(cert) / n_images,
-            "not_falsified_fraction": sum(alive) / n_images,
-            "certified_accuracy": sum(c and k for c, k in zip(cert, correct, strict=True))
-            / n_images,
-            "empirical_accuracy": sum(a and k for a, k in zip(alive, correct, strict=True))
-            / n_images,
-        })
+        rows.append(
+            {
+                "eps": e,
+                "cells": len(flat),
+                "verified": flat.count(Verdict.VERIFIED.value),
+                "falsified": flat.count(Verdict.FALSIFIED.value),
+                "unknown": flat.count(Verdict.UNKNOWN.value),
+                "certified_fraction": sum(cert) / n_images,
+                "not_falsified_fraction": sum(alive) / n_images,
+                "certified_accuracy": sum(c and k for c, k in zip(cert, correct, strict=True))
+                / n_images,
+                "empirical_accuracy": sum(a and k for a, k in zip(alive, correct, strict=True))
+                / n_images,
+            }
+        )
     for r in rows:
         r["unknown_gap"] = r["not_falsified_fraction"] - r["certified_fraction"]
     return rows
@@ -124,11 +136,11 @@ def propagate_over_eps(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         falsified = [c["eps"] for c in row if c["verdict"] == Verdict.FALSIFIED.value]
         top_verified = max(verified, default=None)
         low_falsified = min(falsified, default=None)
-        if top_verified is not None and low_falsified is not None \
-                and low_falsified <= top_verified:
+        if top_verified is not None and low_falsified is not None and low_falsified <= top_verified:
             raise SoundnessError(
                 f"image={image} label={label}: VERIFIED at eps={top_verified} but FALSIFIED at "
-                f"the smaller or equal eps={low_falsified}; a verifier or attack is unsound.")
+                f"the smaller or equal eps={low_falsified}; a verifier or attack is unsound."
+            )
         for c in row:
             if c["verdict"] != Verdict.UNKNOWN.value:
                 continue

@@ -53,8 +53,9 @@ def _graph(source: str) -> Any:
 
         from mlrobust.graphs import LabelGraph, load_prebuilt
 
-        _GRAPHS[source] = (LabelGraph.load(Path(source)) if source.endswith(".json")
-                           else load_prebuilt(source))
+        _GRAPHS[source] = (
+            LabelGraph.load(Path(source)) if source.endswith(".json") else load_prebuilt(source)
+        )
     return _GRAPHS[source]
 
 
@@ -98,22 +99,26 @@ def run_attack_task(task: AttackTask) -> dict[str, Any]:
         size = min(size, model.rule.k)
         with torch.no_grad():
             allowed = model.rule.predict(model.module(task.x))
-    goal = AttackGoal.random(n, num_labels, size=size, seed=task.seed, rule=model.rule,
-                             allowed=allowed)
+    goal = AttackGoal.random(
+        n, num_labels, size=size, seed=task.seed, rule=model.rule, allowed=allowed
+    )
     settings: dict[str, Any] = _attack_settings(task.attack, task.steps, task.eps)
     if task.attack == "gmla" and graph is not None:
         settings["graph"] = graph
     t0 = time.perf_counter()
     with timing.measure() as inner:
-        result = get_attack(task.attack, **settings)(model.module, task.x, goal,
-                                                     LinfBall(task.eps))
+        result = get_attack(task.attack, **settings)(model.module, task.x, goal, LinfBall(task.eps))
     s = result.success
     row: dict[str, Any] = {
-        "attack": task.attack, "eps": task.eps, "size": task.size,
+        "attack": task.attack,
+        "eps": task.eps,
+        "size": task.size,
         "FR_N": fooling_rate(s),
-        "FR_S": (semantic_fooling_rate(s, consistent_predictions(graph, result.adv_pred,
-                                                                 goal.targets))
-                 if graph is not None else None),
+        "FR_S": (
+            semantic_fooling_rate(s, consistent_predictions(graph, result.adv_pred, goal.targets))
+            if graph is not None
+            else None
+        ),
         "NT_R": nontarget_flip_rate(result.clean_pred, result.adv_pred, result.target_set, s),
         "SSIM": mean_ssim(task.x, result.x_adv, s),
         "linf": distortion(task.x, result.x_adv, s).linf,
@@ -187,6 +192,7 @@ def run_cell_task(task: CellTask) -> list[dict[str, Any]]:
     """Per property: label, attack verdict (FALSIFIED or UNKNOWN), verifier verdict (or None
     when skipped), seconds per component."""
     from mlrobust.attacks import AttackGoal, get_attack
+
     model = _model(task.model_ref, task.rule, task.input_shape)
     x = task.x.unsqueeze(0)
     with torch.no_grad():
@@ -197,38 +203,55 @@ def run_cell_task(task: CellTask) -> list[dict[str, Any]]:
     targets = torch.zeros(len(props), clean.shape[0], dtype=torch.bool)
     targets[torch.arange(len(props)), torch.tensor(labels, dtype=torch.long)] = True
     xs = x.expand(len(props), *x.shape[1:]).contiguous()
-    attack = get_attack(task.falsifier, **falsifier_settings(task.falsifier, task.steps,
-                                                             task.eps))
+    attack = get_attack(task.falsifier, **falsifier_settings(task.falsifier, task.steps, task.eps))
     res = attack(model.module, xs, AttackGoal(targets, model.rule), LinfBall(task.eps))
-    attack_v = [Verdict.FALSIFIED if ok else Verdict.UNKNOWN
-                for ok in _recheck(model, res.x_adv, xs, labels, clean, task.eps)]
+    attack_v = [
+        Verdict.FALSIFIED if ok else Verdict.UNKNOWN
+        for ok in _recheck(model, res.x_adv, xs, labels, clean, task.eps)
+    ]
     t_attack = time.perf_counter() - t0
-    todo = [j for j in range(len(props))
-            if task.verify_falsified or attack_v[j] != Verdict.FALSIFIED]
+    todo = [
+        j for j in range(len(props)) if task.verify_falsified or attack_v[j] != Verdict.FALSIFIED
+    ]
     ver_v: list[Verdict | None] = [None] * len(props)
     t1 = time.perf_counter()
     with timing.measure() as inner:
         if todo:
-            out = get_verifier(task.verifier)(model, task.x, task.eps,
-                                              [props[j][1] for j in todo], task.settings)
+            out = get_verifier(task.verifier)(
+                model, task.x, task.eps, [props[j][1] for j in todo], task.settings
+            )
             for j, v in zip(todo, out, strict=True):
                 ver_v[j] = v
     t_ver = time.perf_counter() - t1
     # the (image, eps) work is shared by its cells: each cell carries an equal share
     per = 1.0 / max(len(props), 1)
-    spent = {"attacks": t_attack * per,
-             "verifier_other": max(t_ver - sum(inner.values()), 0.0) * per}
+    spent = {
+        "attacks": t_attack * per,
+        "verifier_other": max(t_ver - sum(inner.values()), 0.0) * per,
+    }
     for k, sec in inner.items():
         spent[k] = spent.get(k, 0.0) + sec * per
-    return [{"image": task.image, "eps": task.eps, "label": c,
-             "attack": attack_v[j].value,
-             "verifier": None if ver_v[j] is None else ver_v[j].value,  # type: ignore[union-attr]
-             "timing": dict(spent)}
-            for j, c in enumerate(labels)]
+    return [
+        {
+            "image": task.image,
+            "eps": task.eps,
+            "label": c,
+            "attack": attack_v[j].value,
+            "verifier": None if ver_v[j] is None else ver_v[j].value,  # type: ignore[union-attr]
+            "timing": dict(spent),
+        }
+        for j, c in enumerate(labels)
+    ]
 
 
-def _recheck(model: LoadedModel, x_adv: torch.Tensor, x: torch.Tensor, labels: list[int],
-             clean: torch.Tensor, eps: float) -> list[bool]:
+def _recheck(
+    model: LoadedModel,
+    x_adv: torch.Tensor,
+    x: torch.Tensor,
+    labels: list[int],
+    clean: torch.Tensor,
+    eps: float,
+) -> list[bool]:
     """A witness counts only if it lies in the ball (and [0, 1]) and a fresh forward pass of the
     model flips its label's decision."""
     lo, hi = LinfBall(eps).bounds(x)
@@ -238,5 +261,3 @@ def _recheck(model: LoadedModel, x_adv: torch.Tensor, x: torch.Tensor, labels: l
     idx = torch.arange(len(labels))
     flipped = adv[idx, torch.tensor(labels, dtype=torch.long)] != clean[labels]
     return [bool(a and b) for a, b in zip(inside, flipped, strict=True)]
-
-

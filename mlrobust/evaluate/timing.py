@@ -20,8 +20,12 @@ COMPONENTS = ("attacks", "bounds", "milp", "verifier_other", "reporting")
 
 _totals: defaultdict[str, float] = defaultdict(float)
 _installed = False
-_WRAP = {"tighten": "bounds", "_clause_upper_crown": "bounds", "_milp_clause": "milp",
-         "_attack": "attacks"}
+_WRAP = {
+    "tighten": "bounds",
+    "_clause_upper_crown": "bounds",
+    "_milp_clause": "milp",
+    "_attack": "attacks",
+}
 
 
 def _wrap(fn: Callable[..., Any], component: str) -> Callable[..., Any]:

@@ -33,23 +33,39 @@ class VerifierSettings:
     seed: int = 0
 
 
-VerifierFn = Callable[[LoadedModel, torch.Tensor, float, Sequence[OutputSpec], VerifierSettings],
-                      list[Verdict]]
+VerifierFn = Callable[
+    [LoadedModel, torch.Tensor, float, Sequence[OutputSpec], VerifierSettings], list[Verdict]
+]
 
 
-def milp_verifier(model: LoadedModel, x: torch.Tensor, eps: float, specs: Sequence[OutputSpec],
-                  settings: VerifierSettings) -> list[Verdict]:
+def milp_verifier(
+    model: LoadedModel,
+    x: torch.Tensor,
+    eps: float,
+    specs: Sequence[OutputSpec],
+    settings: VerifierSettings,
+) -> list[Verdict]:
     """The complete MILP verifier; the attacks run separately, so its own PGD pre-pass is short."""
     from mlrobust.verify.verifier import VerifierConfig, verify
 
     lo, hi = LinfBall(eps).bounds(x.unsqueeze(0))
-    cfg = VerifierConfig(timeout_s=settings.timeout_s, tightening=settings.tightening,
-                         attack_steps=10, attack_restarts=2, seed=settings.seed)
+    cfg = VerifierConfig(
+        timeout_s=settings.timeout_s,
+        tightening=settings.tightening,
+        attack_steps=10,
+        attack_restarts=2,
+        seed=settings.seed,
+    )
     return [r.verdict for r in verify(model.net, lo[0], hi[0], specs, model.oracle, cfg)]
 
 
-def crown_verifier(model: LoadedModel, x: torch.Tensor, eps: float, specs: Sequence[OutputSpec],
-                   settings: VerifierSettings) -> list[Verdict]:
+def crown_verifier(
+    model: LoadedModel,
+    x: torch.Tensor,
+    eps: float,
+    specs: Sequence[OutputSpec],
+    settings: VerifierSettings,
+) -> list[Verdict]:
     """Bounds only: interval bounds on the hidden layers, CROWN on the spec rows; VERIFIED when
     every clause value is proven below ``-1e-4``. (CROWN on every hidden layer is ~100x slower
     here on the shipped CNN and rarely changes the answer at small eps.)"""

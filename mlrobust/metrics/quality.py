@@ -72,8 +72,9 @@ def mean_average_precision(scores: torch.Tensor, target: torch.Tensor) -> float:
     return float("nan") if torch.isnan(ap).all() else ap[~torch.isnan(ap)].mean().item()
 
 
-def quality_report(scores: torch.Tensor, pred: torch.Tensor, target: torch.Tensor
-                   ) -> dict[str, float]:
+def quality_report(
+    scores: torch.Tensor, pred: torch.Tensor, target: torch.Tensor
+) -> dict[str, float]:
     """All clean metrics at once, as stored in checkpoints and reports."""
     micro, macro = f1_scores(pred, target)
     return {

@@ -34,8 +34,11 @@ def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def paper000_cnn(input_shape: tuple[int, int, int] = (1, 28, 56), num_labels: int = 10,
-                 channels: tuple[int, int] = (8, 16)) -> nn.Sequential:
+def paper000_cnn(
+    input_shape: tuple[int, int, int] = (1, 28, 56),
+    num_labels: int = 10,
+    channels: tuple[int, int] = (8, 16),
+) -> nn.Sequential:
     """Paper 000's classifier: 2 convolutions (stride 2), 1 max-pool, 1 fully connected layer.
 
     Stride-2 convolutions with few channels keep the ReLU count low (2,352 for the default
@@ -45,15 +48,21 @@ def paper000_cnn(input_shape: tuple[int, int, int] = (1, 28, 56), num_labels: in
     h1, w1 = _conv_out(h, 4, 2, 1), _conv_out(w, 4, 2, 1)
     h2, w2 = _conv_out(h1, 4, 2, 1), _conv_out(w1, 4, 2, 1)
     return nn.Sequential(
-        nn.Conv2d(c, channels[0], 4, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(channels[0], channels[1], 4, stride=2, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(),
+        nn.Conv2d(c, channels[0], 4, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(channels[0], channels[1], 4, stride=2, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
         nn.Linear(channels[1] * (h2 // 2) * (w2 // 2), num_labels),
     )
 
 
-def mlp(input_shape: tuple[int, int, int] = (1, 28, 56), num_labels: int = 10,
-        hidden: tuple[int, ...] = (256, 256)) -> nn.Sequential:
+def mlp(
+    input_shape: tuple[int, int, int] = (1, 28, 56),
+    num_labels: int = 10,
+    hidden: tuple[int, ...] = (256, 256),
+) -> nn.Sequential:
     """A fully connected net (two hidden layers of 256, like VNN-COMP's mnistfc)."""
     c, h, w = input_shape
     layers: list[nn.Module] = [nn.Flatten()]
@@ -65,17 +74,25 @@ def mlp(input_shape: tuple[int, int, int] = (1, 28, 56), num_labels: int = 10,
     return nn.Sequential(*layers)
 
 
-def small_cnn(input_shape: tuple[int, int, int] = (1, 56, 56), num_labels: int = 10,
-              channels: tuple[int, int] = (16, 32), hidden: int = 128) -> nn.Sequential:
+def small_cnn(
+    input_shape: tuple[int, int, int] = (1, 56, 56),
+    num_labels: int = 10,
+    channels: tuple[int, int] = (16, 32),
+    hidden: int = 128,
+) -> nn.Sequential:
     """A small CNN for 56x56 inputs (Multi-Fashion): 2 stride-2 convolutions, max-pool, 2 FC."""
     c, h, w = input_shape
     h2 = _conv_out(_conv_out(h, 4, 2, 1), 4, 2, 1)
     w2 = _conv_out(_conv_out(w, 4, 2, 1), 4, 2, 1)
     return nn.Sequential(
-        nn.Conv2d(c, channels[0], 4, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(channels[0], channels[1], 4, stride=2, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(channels[1] * (h2 // 2) * (w2 // 2), hidden), nn.ReLU(),
+        nn.Conv2d(c, channels[0], 4, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(channels[0], channels[1], 4, stride=2, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(channels[1] * (h2 // 2) * (w2 // 2), hidden),
+        nn.ReLU(),
         nn.Linear(hidden, num_labels),
     )
 
@@ -87,9 +104,13 @@ ARCHITECTURES: dict[str, Callable[..., nn.Sequential]] = {
 }
 
 
-def build_model(architecture: str, input_shape: tuple[int, int, int], num_labels: int,
-                normalization: tuple[list[float], list[float]] | None = None,
-                **kwargs: Any) -> nn.Sequential:
+def build_model(
+    architecture: str,
+    input_shape: tuple[int, int, int],
+    num_labels: int,
+    normalization: tuple[list[float], list[float]] | None = None,
+    **kwargs: Any,
+) -> nn.Sequential:
     """Build a zoo model by name, optionally with a leading :class:`Normalize`."""
     if architecture not in ARCHITECTURES:
         raise InputError(

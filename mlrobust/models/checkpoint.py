@@ -52,12 +52,18 @@ class ModelInfo:
     def from_json(cls, data: dict[str, Any], source: Path) -> ModelInfo:
         try:
             norm = data.get("normalization")
-            info = cls(**{**data, "input_shape": tuple(data["input_shape"]),
-                          "label_names": tuple(data["label_names"]),
-                          "normalization": tuple(norm) if norm is not None else None})
+            info = cls(
+                **{
+                    **data,
+                    "input_shape": tuple(data["input_shape"]),
+                    "label_names": tuple(data["label_names"]),
+                    "normalization": tuple(norm) if norm is not None else None,
+                }
+            )
         except (TypeError, KeyError) as exc:
-            raise CorruptFileError(f"{source}: metadata is incomplete or has unknown keys: {exc}"
-                                   ) from exc
+            raise CorruptFileError(
+                f"{source}: metadata is incomplete or has unknown keys: {exc}"
+            ) from exc
         if info.format_version > FORMAT_VERSION:
             raise CheckpointError(f"{source} was written by a newer mlrobust; upgrade to read it.")
         return info
@@ -95,20 +101,29 @@ def load_checkpoint(path: Path | str) -> tuple[nn.Sequential, ModelInfo]:
         state = load_file(str(weights))
     except (SafetensorError, OSError) as exc:
         raise CorruptFileError(f"{weights} is not a valid safetensors file: {exc}") from exc
-    model = build_model(info.architecture, info.input_shape, len(info.label_names),
-                        info.normalization, **info.architecture_options)
+    model = build_model(
+        info.architecture,
+        info.input_shape,
+        len(info.label_names),
+        info.normalization,
+        **info.architecture_options,
+    )
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if missing or extra or wrong:
         detail = "; ".join(
-            part for part in (
+            part
+            for part in (
                 f"missing tensors {missing}" if missing else "",
                 f"unexpected tensors {extra}" if extra else "",
-                ", ".join(f"{k}: file {tuple(state[k].shape)} vs model "
-                          f"{tuple(expected[k].shape)}" for k in wrong),
-            ) if part
+                ", ".join(
+                    f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+                    for k in wrong
+                ),
+            )
+            if part
         )
         raise CheckpointError(
             f"{weights} does not match architecture {info.architecture!r} with input "

@@ -68,7 +68,8 @@ class PartialExperimentConfig:
     n_test: int = 1000
     n_robust: int = 200  # test images attacked by MLA-U
     training: TrainConfig = field(
-        default_factory=lambda: TrainConfig(epochs=3, batch_size=64, lr=1e-2))
+        default_factory=lambda: TrainConfig(epochs=3, batch_size=64, lr=1e-2)
+    )
     architecture: str | None = None  # None: DEFAULT_ARCH per dataset
     eps: tuple[float, ...] = (0.01, 0.03)  # l_inf radii of the robustness attack
     attack_steps: int = 100  # MLA-U iterations (paper 001 uses 300)
@@ -121,8 +122,9 @@ class PartialExperimentResult:
         return out
 
 
-def mla_u_fooling(model: nn.Module, x: torch.Tensor, rule: TopK, eps: tuple[float, ...],
-                  steps: int, seed: int = 0) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def mla_u_fooling(
+    model: nn.Module, x: torch.Tensor, rule: TopK, eps: tuple[float, ...], steps: int, seed: int = 0
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """MLA-U fooling rates and mean flipped labels of ``x [N, C, H, W]``, one per eps.
 
     Each image gets one random target label (the same at every eps), flipped relative to the
@@ -142,8 +144,9 @@ def mla_u_fooling(model: nn.Module, x: torch.Tensor, rule: TopK, eps: tuple[floa
 CERTIFIABLE = ("paper000_cnn",)  # architectures small enough for the MILP verifier here
 
 
-def certified_fraction(model: nn.Module, x: torch.Tensor, rule: TopK, eps: float,
-                       timeout_s: float) -> float:
+def certified_fraction(
+    model: nn.Module, x: torch.Tensor, rule: TopK, eps: float, timeout_s: float
+) -> float:
     """Share of images ``x [N, C, H, W]`` whose every predicted label provably stays in the
     top-k within ``LinfBall(eps)`` (a lower bound on robust prediction; UNKNOWN counts as not
     certified)."""
@@ -159,21 +162,29 @@ def certified_fraction(model: nn.Module, x: torch.Tensor, rule: TopK, eps: float
         labels = predicted[i].nonzero().flatten().tolist()
         certified += all(
             verify_topk(model, x[i : i + 1], LinfBall(eps), label, rule.k, config).verdict
-            is Verdict.VERIFIED for label in labels)
+            is Verdict.VERIFIED
+            for label in labels
+        )
     return certified / max(len(x), 1)
 
 
-def _score(model: nn.Module, test_x: torch.Tensor, test_y: torch.Tensor, rule: TopK,
-           config: PartialExperimentConfig
-           ) -> tuple[float, tuple[float, ...], tuple[float, ...]]:
+def _score(
+    model: nn.Module,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    rule: TopK,
+    config: PartialExperimentConfig,
+) -> tuple[float, tuple[float, ...], tuple[float, ...]]:
     ap = mean_average_precision(predict_logits(model, test_x), test_y)
-    fool, flipped = mla_u_fooling(model, test_x[: config.n_robust], rule, config.eps,
-                                  config.attack_steps, config.seed)
+    fool, flipped = mla_u_fooling(
+        model, test_x[: config.n_robust], rule, config.eps, config.attack_steps, config.seed
+    )
     return ap, fool, flipped
 
 
-def run_partial_experiment(config: PartialExperimentConfig,
-                           progress: ExperimentProgress | None = None) -> PartialExperimentResult:
+def run_partial_experiment(
+    config: PartialExperimentConfig, progress: ExperimentProgress | None = None
+) -> PartialExperimentResult:
     """Train and score every (dataset, attack, loss) combination of ``config``."""
     per_dataset = len(config.attacks) * len(config.losses) + int(config.full_label_baseline)
     total, done = per_dataset * len(config.datasets), 0
@@ -189,11 +200,15 @@ def run_partial_experiment(config: PartialExperimentConfig,
         jobs: list[tuple[str, PartialLossConfig, LabelAttack | None]] = []
         if config.full_label_baseline:
             jobs.append(("bce", PartialLossConfig(method=PartialLoss.AN), None))
-        jobs += [(loss_name(loss), loss, attack) for attack in config.attacks
-                 for loss in config.losses]
+        jobs += [
+            (loss_name(loss), loss, attack) for attack in config.attacks for loss in config.losses
+        ]
         for label, loss, attack in jobs:
-            labels = (full_labels(train_set.y) if attack is None else
-                      remove_labels(train_set.y, attack, seed=config.seed))
+            labels = (
+                full_labels(train_set.y)
+                if attack is None
+                else remove_labels(train_set.y, attack, seed=config.seed)
+            )
             attack_name = "full" if attack is None else attack.name
             if progress is not None:
                 progress(done, total, f"{name} {attack_name} {label}")
@@ -203,19 +218,47 @@ def run_partial_experiment(config: PartialExperimentConfig,
             ap, fool, flipped = _score(model, test_set.x, test_set.y, TopK(k), config)
             certified = None
             if arch in CERTIFIABLE and config.n_certify > 0:
-                certified = certified_fraction(model, test_set.x[: config.n_certify], TopK(k),
-                                               config.certify_eps, config.certify_timeout_s)
-            runs.append(PartialRun(dataset=name, attack=attack_name, loss=label,
-                                   q_hat=labels.q_hat, map=ap, fooling_rate=fool,
-                                   flipped_labels=flipped, seconds=history.seconds,
-                                   certified=certified))
-            log.info("%s %s %s: mAP %.4f, MLA-U fooling rates %s", name, attack_name, label, ap,
-                     [round(f, 3) for f in fool])
+                certified = certified_fraction(
+                    model,
+                    test_set.x[: config.n_certify],
+                    TopK(k),
+                    config.certify_eps,
+                    config.certify_timeout_s,
+                )
+            runs.append(
+                PartialRun(
+                    dataset=name,
+                    attack=attack_name,
+                    loss=label,
+                    q_hat=labels.q_hat,
+                    map=ap,
+                    fooling_rate=fool,
+                    flipped_labels=flipped,
+                    seconds=history.seconds,
+                    certified=certified,
+                )
+            )
+            log.info(
+                "%s %s %s: mAP %.4f, MLA-U fooling rates %s",
+                name,
+                attack_name,
+                label,
+                ap,
+                [round(f, 3) for f in fool],
+            )
             done += 1
     return PartialExperimentResult(runs=tuple(runs), eps=config.eps, k=ks)
 
 
-__all__ = ["DEFAULT_ARCH", "PAPER_ATTACKS", "PAPER_LOSSES", "PartialExperimentConfig",
-           "PartialExperimentResult", "PartialRun", "certified_fraction", "loss_name",
-           "mla_u_fooling",
-           "run_partial_experiment"]
+__all__ = [
+    "DEFAULT_ARCH",
+    "PAPER_ATTACKS",
+    "PAPER_LOSSES",
+    "PartialExperimentConfig",
+    "PartialExperimentResult",
+    "PartialRun",
+    "certified_fraction",
+    "loss_name",
+    "mla_u_fooling",
+    "run_partial_experiment",
+]

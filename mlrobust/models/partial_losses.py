@@ -72,7 +72,8 @@ class PartialLossConfig:
             )
         if not 0.0 <= self.initial_pseudo_label <= 1.0:
             raise InputError(
-                f"initial_pseudo_label must be in [0, 1], got {self.initial_pseudo_label}.")
+                f"initial_pseudo_label must be in [0, 1], got {self.initial_pseudo_label}."
+            )
         if self.penalty_weight < 0:
             raise InputError(f"penalty_weight must be >= 0, got {self.penalty_weight}.")
 
@@ -91,8 +92,9 @@ def an_loss(logits: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, (observed == POSITIVE).to(logits.dtype))
 
 
-def wan_loss(logits: torch.Tensor, observed: torch.Tensor,
-             negative_weight: float | None = None) -> torch.Tensor:
+def wan_loss(
+    logits: torch.Tensor, observed: torch.Tensor, negative_weight: float | None = None
+) -> torch.Tensor:
     """Weak assume-negative BCE: assumed negatives weighted by ``negative_weight``
     (default ``1 / (L - 1)``), observed entries by 1, divided by ``N * L``."""
     _check(logits, observed)
@@ -101,7 +103,8 @@ def wan_loss(logits: torch.Tensor, observed: torch.Tensor,
         negative_weight = 1.0 / max(num_labels - 1, 1)
     weights = torch.where(observed == UNKNOWN, negative_weight, 1.0).to(logits.dtype)
     return F.binary_cross_entropy_with_logits(
-        logits, (observed == POSITIVE).to(logits.dtype), weight=weights)
+        logits, (observed == POSITIVE).to(logits.dtype), weight=weights
+    )
 
 
 def attention_shift(epoch: int, epochs: int) -> float:
@@ -131,17 +134,25 @@ def trivial_solution_penalty(probs: torch.Tensor, observed: torch.Tensor) -> tor
     return (1.0 - dist).mean()
 
 
-def pseudo_label_loss(logits: torch.Tensor, observed: torch.Tensor, pseudo: torch.Tensor,
-                      epoch: int, epochs: int, penalty_weight: float = 1.0) -> torch.Tensor:
+def pseudo_label_loss(
+    logits: torch.Tensor,
+    observed: torch.Tensor,
+    pseudo: torch.Tensor,
+    epoch: int,
+    epochs: int,
+    penalty_weight: float = 1.0,
+) -> torch.Tensor:
     """Eq. 7 on one batch; ``pseudo [N, L]`` in [0, 1] is read only where ``observed == -1``."""
     _check(logits, observed)
     if pseudo.shape != logits.shape:
         raise InputError(f"pseudo-labels {tuple(pseudo.shape)} must match the logits' shape.")
     known = observed != UNKNOWN
     per_entry_known = F.binary_cross_entropy_with_logits(
-        logits, observed.clamp_min(0).to(logits.dtype), reduction="none")
+        logits, observed.clamp_min(0).to(logits.dtype), reduction="none"
+    )
     per_entry_pseudo = F.binary_cross_entropy_with_logits(
-        logits, pseudo.to(logits.dtype), reduction="none")
+        logits, pseudo.to(logits.dtype), reduction="none"
+    )
     zero = logits.new_zeros(())
     part_e = per_entry_known[known].mean() if known.any() else zero
     part_n = per_entry_pseudo[~known].mean() if (~known).any() else zero
@@ -155,8 +166,9 @@ def initial_history(num_samples: int, num_labels: int, value: float = 1.0) -> to
     return torch.full((HISTORY, num_samples, num_labels), float(value))
 
 
-def update_pseudo_labels(history: torch.Tensor, predictions: torch.Tensor,
-                         weights: tuple[float, float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+def update_pseudo_labels(
+    history: torch.Tensor, predictions: torch.Tensor, weights: tuple[float, float, float]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Push one epoch's predicted probabilities ``[N, L]`` onto the stack ``S [3, N, L]``.
 
     Returns the new stack (``S[0]`` the newest epoch, ``S[2]`` the oldest) and the
@@ -174,6 +186,15 @@ def update_pseudo_labels(history: torch.Tensor, predictions: torch.Tensor,
     return stack, (w * stack).sum(dim=0)
 
 
-__all__ = ["HISTORY", "PartialLoss", "PartialLossConfig", "an_loss", "attention_shift",
-           "initial_history", "pseudo_label_loss", "trivial_solution_penalty",
-           "update_pseudo_labels", "wan_loss"]
+__all__ = [
+    "HISTORY",
+    "PartialLoss",
+    "PartialLossConfig",
+    "an_loss",
+    "attention_shift",
+    "initial_history",
+    "pseudo_label_loss",
+    "trivial_solution_penalty",
+    "update_pseudo_labels",
+    "wan_loss",
+]

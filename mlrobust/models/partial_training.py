@@ -36,9 +36,14 @@ from mlrobust.models.training import (
 log = logging.getLogger(__name__)
 
 
-def train_partial(model: nn.Module, data: MultiLabelDataset, labels: PartialLabels,
-                  config: TrainConfig, loss: PartialLossConfig,
-                  progress: ProgressFn | None = None) -> TrainHistory:
+def train_partial(
+    model: nn.Module,
+    data: MultiLabelDataset,
+    labels: PartialLabels,
+    config: TrainConfig,
+    loss: PartialLossConfig,
+    progress: ProgressFn | None = None,
+) -> TrainHistory:
     """Train ``model`` in place on ``data.x`` with the observed labels ``labels.observed``.
 
     ``data.y`` is never read: only what survived the label attack reaches the loss.
@@ -53,8 +58,11 @@ def train_partial(model: nn.Module, data: MultiLabelDataset, labels: PartialLabe
     loop = TrainingLoop(model, len(data), config)
     observed = labels.observed
     use_pseudo = loss.method is PartialLoss.PSEUDO
-    history = (initial_history(len(data), data.num_labels, loss.initial_pseudo_label)
-               if use_pseudo else None)
+    history = (
+        initial_history(len(data), data.num_labels, loss.initial_pseudo_label)
+        if use_pseudo
+        else None
+    )
     pseudo = history[0].clone() if history is not None else None
     losses: list[float] = []
     start = time.perf_counter()
@@ -76,8 +84,9 @@ def train_partial(model: nn.Module, data: MultiLabelDataset, labels: PartialLabe
                 value = wan_loss(logits, obs, loss.negative_weight)
             else:
                 assert batch_pseudo is not None and seen is not None
-                value = pseudo_label_loss(logits, obs, batch_pseudo, epoch + 1, config.epochs,
-                                          loss.penalty_weight)
+                value = pseudo_label_loss(
+                    logits, obs, batch_pseudo, epoch + 1, config.epochs, loss.penalty_weight
+                )
                 # the training-time forward pass is the epoch's prediction (no extra pass)
                 seen[idx] = torch.sigmoid(logits.detach())
             total += loop.step(value)

@@ -76,13 +76,24 @@ def black_rectangles(x: torch.Tensor, max_side: int, generator: torch.Generator)
     left = (torch.rand(n, generator=generator) * (w - ws + 1)).long()
     rows = torch.arange(h).view(1, h, 1)
     cols = torch.arange(w).view(1, 1, w)
-    inside = ((rows >= top.view(-1, 1, 1)) & (rows < (top + hs).view(-1, 1, 1))
-              & (cols >= left.view(-1, 1, 1)) & (cols < (left + ws).view(-1, 1, 1)))
+    inside = (
+        (rows >= top.view(-1, 1, 1))
+        & (rows < (top + hs).view(-1, 1, 1))
+        & (cols >= left.view(-1, 1, 1))
+        & (cols < (left + ws).view(-1, 1, 1))
+    )
     return x.masked_fill(inside.unsqueeze(1), 0.0)
 
 
-def pgd_bce(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
-            step_size: float, generator: torch.Generator) -> torch.Tensor:
+def pgd_bce(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    steps: int,
+    step_size: float,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """Multi-label PGD: maximise BCE(model(x'), y) over the l_inf ball (random start)."""
     delta = (torch.rand(x.shape, generator=generator) * 2 - 1) * eps
     x_adv = (x + delta).clamp(0, 1)
@@ -103,11 +114,13 @@ class TrainingLoop:
         self.model, self.config = model, config
         self.generator = torch.Generator().manual_seed(config.seed)
         torch.manual_seed(config.seed)
-        self.optimiser = torch.optim.Adam(model.parameters(), lr=config.lr,
-                                          weight_decay=config.weight_decay)
+        self.optimiser = torch.optim.Adam(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
         self.batches = (n + config.batch_size - 1) // config.batch_size
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimiser, max_lr=config.lr, total_steps=config.epochs * self.batches)
+            self.optimiser, max_lr=config.lr, total_steps=config.epochs * self.batches
+        )
         self.step_size = config.pgd_step_size or 2.5 * config.pgd_eps / config.pgd_steps
         self.n = n
 
@@ -125,8 +138,9 @@ class TrainingLoop:
             x = black_rectangles(x, cfg.l0_max_side, self.generator)
         elif cfg.regime is Regime.PGD:
             self.model.eval()  # attack the model as it predicts
-            x = pgd_bce(self.model, x, target, cfg.pgd_eps, cfg.pgd_steps, self.step_size,
-                        self.generator)
+            x = pgd_bce(
+                self.model, x, target, cfg.pgd_eps, cfg.pgd_steps, self.step_size, self.generator
+            )
         self.model.train()
         return x
 
@@ -138,8 +152,12 @@ class TrainingLoop:
         return loss.item()
 
 
-def train(model: nn.Module, data: MultiLabelDataset, config: TrainConfig,
-          progress: ProgressFn | None = None) -> TrainHistory:
+def train(
+    model: nn.Module,
+    data: MultiLabelDataset,
+    config: TrainConfig,
+    progress: ProgressFn | None = None,
+) -> TrainHistory:
     """Train ``model`` in place on ``data`` with BCE under ``config.regime``."""
     loop = TrainingLoop(model, len(data), config)
     y_all = data.y.float()
@@ -160,8 +178,9 @@ def train(model: nn.Module, data: MultiLabelDataset, config: TrainConfig,
     return TrainHistory(tuple(losses), seconds, config.epochs * len(data) / max(seconds, 1e-9))
 
 
-def clean_metrics(model: nn.Module, data: MultiLabelDataset, rule: DecisionRule
-                  ) -> dict[str, float]:
+def clean_metrics(
+    model: nn.Module, data: MultiLabelDataset, rule: DecisionRule
+) -> dict[str, float]:
     """Subset accuracy, hamming loss, micro/macro F1 and mAP of ``model`` on ``data``."""
     logits = predict_logits(model, data.x)
     if logits.shape[1] != data.num_labels:
@@ -172,5 +191,13 @@ def clean_metrics(model: nn.Module, data: MultiLabelDataset, rule: DecisionRule
     return quality_report(logits, rule.predict(logits), data.y)
 
 
-__all__ = ["Regime", "TrainConfig", "TrainHistory", "TrainingLoop", "black_rectangles",
-           "clean_metrics", "pgd_bce", "train"]
+__all__ = [
+    "Regime",
+    "TrainConfig",
+    "TrainHistory",
+    "TrainingLoop",
+    "black_rectangles",
+    "clean_metrics",
+    "pgd_bce",
+    "train",
+]

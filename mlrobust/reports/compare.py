@@ -15,23 +15,36 @@ from mlrobust.evaluate.summary import SCHEMA_VERSION
 from mlrobust.reports.evaluation import draw_robustness, fmt, style_robustness_axes, write_csv
 from mlrobust.reports.figures import b64, new_figure, png_bytes, save
 
-COMPARE_COLUMNS = ("model", "eps", "certified_accuracy", "empirical_accuracy", "unknown_gap",
-                   "verified", "falsified", "unknown", "best_FR_N")
+COMPARE_COLUMNS = (
+    "model",
+    "eps",
+    "certified_accuracy",
+    "empirical_accuracy",
+    "unknown_gap",
+    "verified",
+    "falsified",
+    "unknown",
+    "best_FR_N",
+)
 
 
 def read_results(folder: str | Path) -> dict[str, Any]:
     """One report's ``results.json``, checked for its schema version."""
     path = Path(folder) / "results.json"
     if not path.is_file():
-        raise InputError(f"No results.json in {folder}; run `mlrobust evaluate` for that model "
-                         "first (reports/<model-name>/).")
+        raise InputError(
+            f"No results.json in {folder}; run `mlrobust evaluate` for that model "
+            "first (reports/<model-name>/)."
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise CorruptFileError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno}).") from exc
     if data.get("schema") != "mlrobust.evaluation" or data.get("schema_version") != SCHEMA_VERSION:
-        raise CorruptFileError(f"{path} is not an mlrobust evaluation result of schema version "
-                               f"{SCHEMA_VERSION}; re-run `mlrobust evaluate` to rewrite it.")
+        raise CorruptFileError(
+            f"{path} is not an mlrobust evaluation result of schema version "
+            f"{SCHEMA_VERSION}; re-run `mlrobust evaluate` to rewrite it."
+        )
     return data
 
 
@@ -40,10 +53,18 @@ def comparison_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for res in results:
         for r in res["robustness"]:
-            frs = [a["FR_N"] for a in res["attack_table"] if a["eps"] == r["eps"]
-                   and a["FR_N"] is not None]
-            rows.append({"model": res["model"], **{k: r[k] for k in COMPARE_COLUMNS[1:-1]},
-                         "best_FR_N": max(frs) if frs else None})
+            frs = [
+                a["FR_N"]
+                for a in res["attack_table"]
+                if a["eps"] == r["eps"] and a["FR_N"] is not None
+            ]
+            rows.append(
+                {
+                    "model": res["model"],
+                    **{k: r[k] for k in COMPARE_COLUMNS[1:-1]},
+                    "best_FR_N": max(frs) if frs else None,
+                }
+            )
     return rows
 
 
@@ -75,11 +96,13 @@ src="data:image/png;base64,{{ img }}"></figure>
 {% for row in rows %}<tr>{% for c in cols %}<td>{{ fmt(row[c]) }}</td>{% endfor %}</tr>
 {% endfor %}</table>
 </body></html>
-""")
+"""
+)
 
 
-def write_comparison(folders: list[str | Path], out: str | Path) -> tuple[CompareFiles,
-                                                                            list[dict[str, Any]]]:
+def write_comparison(
+    folders: list[str | Path], out: str | Path
+) -> tuple[CompareFiles, list[dict[str, Any]]]:
     """Compare the reports in ``folders``; files go to ``out``."""
     if len(folders) < 1:
         raise InputError("Give at least one report folder to compare.")
@@ -96,9 +119,20 @@ def write_comparison(folders: list[str | Path], out: str | Path) -> tuple[Compar
     rows = comparison_rows(results)
     clean_keys = sorted({k for r in results for k in r["clean"]})
     html = out / "compare.html"
-    html.write_text(_TEMPLATE.render(results=results, rows=rows, cols=COMPARE_COLUMNS,
-                                     clean_keys=clean_keys, fmt=fmt, img=b64(png)),
-                    encoding="utf-8")
-    files = CompareFiles(html, write_csv(out / "compare.csv", rows, COMPARE_COLUMNS),
-                         save(png, out / "compare_robustness.png"))
+    html.write_text(
+        _TEMPLATE.render(
+            results=results,
+            rows=rows,
+            cols=COMPARE_COLUMNS,
+            clean_keys=clean_keys,
+            fmt=fmt,
+            img=b64(png),
+        ),
+        encoding="utf-8",
+    )
+    files = CompareFiles(
+        html,
+        write_csv(out / "compare.csv", rows, COMPARE_COLUMNS),
+        save(png, out / "compare_robustness.png"),
+    )
     return files, rows

@@ -22,9 +22,18 @@ from mlrobust.reports.figures import b64, new_figure, png_bytes, save
 logger = logging.getLogger(__name__)
 
 ATTACK_COLUMNS = ("attack", "size", "eps", "FR_N", "FR_S", "NT_R", "SSIM", "linf", "seconds")
-ROBUSTNESS_COLUMNS = ("eps", "cells", "verified", "falsified", "unknown", "certified_fraction",
-                      "not_falsified_fraction", "unknown_gap", "certified_accuracy",
-                      "empirical_accuracy")
+ROBUSTNESS_COLUMNS = (
+    "eps",
+    "cells",
+    "verified",
+    "falsified",
+    "unknown",
+    "certified_fraction",
+    "not_falsified_fraction",
+    "unknown_gap",
+    "certified_accuracy",
+    "empirical_accuracy",
+)
 CELL_COLUMNS = ("image", "eps", "label", "attack", "verifier", "verdict")
 
 
@@ -39,11 +48,22 @@ def fooling_rate_figure(rows: Sequence[dict[str, Any]]) -> Figure:
     for k, ((attack, size), rs) in enumerate(sorted(series.items())):
         rs = sorted(rs, key=lambda r: r["eps"])
         eps = [r["eps"] for r in rs]
-        ax.plot(eps, [r["FR_N"] for r in rs], marker="o", color=f"C{k % 10}",
-                label=f"{attack}, |Ω|={size}")
+        ax.plot(
+            eps,
+            [r["FR_N"] for r in rs],
+            marker="o",
+            color=f"C{k % 10}",
+            label=f"{attack}, |Ω|={size}",
+        )
         if any(r.get("FR_S") is not None for r in rs):
-            ax.plot(eps, [_num(r.get("FR_S")) for r in rs], marker="x", linestyle="--",
-                    color=f"C{k % 10}", label=f"{attack}, |Ω|={size} (FR_S)")
+            ax.plot(
+                eps,
+                [_num(r.get("FR_S")) for r in rs],
+                marker="x",
+                linestyle="--",
+                color=f"C{k % 10}",
+                label=f"{attack}, |Ω|={size} (FR_S)",
+            )
     ax.set_xlabel("eps (l_inf, [0,1] pixels)")
     ax.set_ylabel("fooling rate FR_N")
     ax.set_ylim(-0.02, 1.02)
@@ -81,8 +101,14 @@ def draw_robustness(ax: Any, rows: Sequence[dict[str, Any]], *, color: str, labe
     hi = [r["empirical_accuracy"] for r in rows]
     prefix = f"{label}: " if label else ""
     ax.fill_between(eps, lo, hi, color=color, alpha=0.18, label=f"{prefix}UNKNOWN gap")
-    ax.plot(eps, hi, marker="o", color=color, linestyle="--",
-            label=f"{prefix}empirical (not falsified, upper bound)")
+    ax.plot(
+        eps,
+        hi,
+        marker="o",
+        color=color,
+        linestyle="--",
+        label=f"{prefix}empirical (not falsified, upper bound)",
+    )
     ax.plot(eps, lo, marker="s", color=color, label=f"{prefix}certified (verified, lower bound)")
 
 
@@ -176,7 +202,8 @@ src="data:image/png;base64,{{ imgs.timing }}"></figure>
 <p>Machine-readable: <code>results.json</code> (schema {{ schema }}), CSV tables beside this
 file.</p>
 </body></html>
-""")
+"""
+)
 
 
 def fmt(value: Any) -> str:
@@ -217,23 +244,35 @@ def write_evaluation_report(result: EvaluationResult, folder: str | Path) -> tup
         pngs["layered"] = png_bytes(layered_figure(result.layered))
     result.timing["reporting"] = time.perf_counter() - t0
     pngs["timing"] = png_bytes(timing_figure(result.timing))
-    names = {"robustness": "robustness_vs_eps.png", "fooling": "fooling_rate_vs_eps.png",
-             "layered": "layered_heatmaps.png", "timing": "timing.png"}
+    names = {
+        "robustness": "robustness_vs_eps.png",
+        "fooling": "fooling_rate_vs_eps.png",
+        "layered": "layered_heatmaps.png",
+        "timing": "timing.png",
+    }
     files = [save(data, folder / names[k]) for k, data in pngs.items()]
     files += [
         write_csv(folder / "attack_table.csv", result.attack_table, ATTACK_COLUMNS),
         write_csv(folder / "robustness.csv", result.robustness, ROBUSTNESS_COLUMNS),
         write_csv(folder / "cells.csv", result.cells, CELL_COLUMNS),
-        write_csv(folder / "timing.csv", [{"component": k, "seconds": v}
-                                          for k, v in result.timing.items()],
-                  ("component", "seconds")),
+        write_csv(
+            folder / "timing.csv",
+            [{"component": k, "seconds": v} for k, v in result.timing.items()],
+            ("component", "seconds"),
+        ),
     ]
-    (folder / "results.json").write_text(json.dumps(json_safe(result.to_json()), indent=1,
-                                                    allow_nan=False), encoding="utf-8")
+    (folder / "results.json").write_text(
+        json.dumps(json_safe(result.to_json()), indent=1, allow_nan=False), encoding="utf-8"
+    )
     page = _TEMPLATE.render(
-        r=result, fmt=fmt, rob_cols=ROBUSTNESS_COLUMNS, att_cols=ATTACK_COLUMNS,
-        imgs={k: b64(v) for k, v in pngs.items()}, schema=result.to_json()["schema_version"],
-        config=json.dumps(result.config, indent=1))
+        r=result,
+        fmt=fmt,
+        rob_cols=ROBUSTNESS_COLUMNS,
+        att_cols=ATTACK_COLUMNS,
+        imgs={k: b64(v) for k, v in pngs.items()},
+        schema=result.to_json()["schema_version"],
+        config=json.dumps(result.config, indent=1),
+    )
     html = folder / "index.html"
     html.write_text(page, encoding="utf-8")
     logger.info("Wrote %s", html)

@@ -38,8 +38,9 @@ def layered_heatmap_figure(image: torch.Tensor, result: LayeredResult, title: st
     return fig
 
 
-def write_layered_heatmap(path: str | Path, image: torch.Tensor, result: LayeredResult,
-                          title: str = "") -> Path:
+def write_layered_heatmap(
+    path: str | Path, image: torch.Tensor, result: LayeredResult, title: str = ""
+) -> Path:
     """Write :func:`layered_heatmap_figure` as a PNG; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,12 +54,37 @@ def write_layered_csv(path: str | Path, rows: Sequence[tuple[int, LayeredResult]
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(["image", "method", "target", "size", "upper_size", "attack_calls",
-                      "crown_calls", "milp_calls", "seconds", "final_verdict", "certified_by",
-                      "eps"])
+        out.writerow(
+            [
+                "image",
+                "method",
+                "target",
+                "size",
+                "upper_size",
+                "attack_calls",
+                "crown_calls",
+                "milp_calls",
+                "seconds",
+                "final_verdict",
+                "certified_by",
+                "eps",
+            ]
+        )
         for i, r in rows:
-            out.writerow([i, r.method, r.target, f"{r.size:.6g}",
-                          "" if r.upper_size is None else f"{r.upper_size:.6g}", r.calls.attack,
-                          r.calls.crown, r.calls.milp, f"{r.seconds:.2f}", r.final_verdict.value,
-                          r.certified_by, " ".join(f"{e:.5g}" for e in np.asarray(r.eps))])
+            out.writerow(
+                [
+                    i,
+                    r.method,
+                    r.target,
+                    f"{r.size:.6g}",
+                    "" if r.upper_size is None else f"{r.upper_size:.6g}",
+                    r.calls.attack,
+                    r.calls.crown,
+                    r.calls.milp,
+                    f"{r.seconds:.2f}",
+                    r.final_verdict.value,
+                    r.certified_by,
+                    " ".join(f"{e:.5g}" for e in np.asarray(r.eps)),
+                ]
+            )
     return path

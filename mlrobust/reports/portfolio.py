@@ -42,9 +42,14 @@ def cumulative_solved_figure(m: PerformanceMatrix, *, include_vbs: bool = True) 
     for k, (name, times) in enumerate(curves):
         times = np.sort(np.maximum(times, lo))
         vbs = name == "virtual best"
-        ax.step(np.r_[lo, times], np.r_[0, np.arange(1, times.size + 1)] / n, where="post",
-                label=f"{name} ({times.size})", color="black" if vbs else palette[k % len(palette)],
-                linestyle="--" if vbs else "-")
+        ax.step(
+            np.r_[lo, times],
+            np.r_[0, np.arange(1, times.size + 1)] / n,
+            where="post",
+            label=f"{name} ({times.size})",
+            color="black" if vbs else palette[k % len(palette)],
+            linestyle="--" if vbs else "-",
+        )
     ax.set_xscale("log")
     ax.set_xlim(lo, float(m.limit.max()))
     ax.set_ylim(0, 1)

@@ -15,13 +15,16 @@ from mlrobust.errors import InputError
 from mlrobust.rules import TopK
 
 
-def pick_images(models: list[nn.Module], ds: MultiLabelDataset, n: int, k: int = 2,
-                start: int = 0) -> list[int]:
+def pick_images(
+    models: list[nn.Module], ds: MultiLabelDataset, n: int, k: int = 2, start: int = 0
+) -> list[int]:
     """The first ``n`` image indices from ``start`` usable for *every* model (so all models
     are compared on the same images)."""
     if ds.masks.shape[1] < 2:
-        raise InputError(f"{ds.name} has no two object masks per image; layered synthesis "
-                         "needs the perturbed object's mask (Double-MNIST ships them).")
+        raise InputError(
+            f"{ds.name} has no two object masks per image; layered synthesis "
+            "needs the perturbed object's mask (Double-MNIST ships them)."
+        )
     pred = torch.ones(ds.y.shape, dtype=torch.bool)
     for model in models:
         model.eval()

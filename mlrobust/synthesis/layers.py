@@ -34,8 +34,10 @@ def layer_map(mask: torch.Tensor) -> torch.Tensor:
         raise InputError(f"layer_map takes one object mask [H, W], got shape {tuple(mask.shape)}.")
     m = mask.detach().cpu().numpy().astype(bool)
     if not m.any():
-        raise InputError("The object mask is empty: layers are distances to the object's pixels, "
-                         "so the perturbed object needs at least one pixel.")
+        raise InputError(
+            "The object mask is empty: layers are distances to the object's pixels, "
+            "so the perturbed object needs at least one pixel."
+        )
     # distance_transform_cdt measures the distance to the nearest zero: invert the mask
     dist = ndimage.distance_transform_cdt(~m, metric="chessboard")
     return torch.from_numpy(dist.astype(np.int64))
@@ -65,8 +67,10 @@ class LayeredBox:
             raise InputError(f"layers must be a map [H, W], got shape {tuple(self.layers.shape)}.")
         r = int(self.layers.max())
         if int(self.layers.min()) < 0 or self.eps.numel() != r + 1:
-            raise InputError(f"The layer map has layers 0..{r}, so eps needs {r + 1} entries; "
-                             f"got {self.eps.numel()}.")
+            raise InputError(
+                f"The layer map has layers 0..{r}, so eps needs {r + 1} entries; "
+                f"got {self.eps.numel()}."
+            )
         if not torch.isfinite(self.eps).all() or (self.eps < 0).any():
             raise InputError("eps must be finite and >= 0 in every layer.")
 
@@ -109,4 +113,5 @@ def layer_sums(values: torch.Tensor, layers: torch.Tensor) -> torch.Tensor:
     """Sum of ``values [.., H, W]`` per layer -> ``[r + 1]``."""
     v = values.reshape(-1, *layers.shape).sum(0).flatten().to(torch.float64)
     return torch.zeros(int(layers.max()) + 1, dtype=torch.float64).index_add_(
-        0, layers.flatten(), v)
+        0, layers.flatten(), v
+    )

@@ -68,8 +68,11 @@ class OracleConfig:
     attack_step_size: float = 0.01
     # CROWN tightening: the CROWN stage's bounds are handed to the verifier (no recomputation);
     # alpha-CROWN and LP tightening cost seconds per call on the shipped CNN for little gain
-    milp: VerifierConfig = field(default_factory=lambda: VerifierConfig(
-        timeout_s=5.0, tightening=Tightening.CROWN, alpha_steps=0))
+    milp: VerifierConfig = field(
+        default_factory=lambda: VerifierConfig(
+            timeout_s=5.0, tightening=Tightening.CROWN, alpha_steps=0
+        )
+    )
     margin: float = 1e-4
     weak_steps: int = 20
     milp_gap: float = float("inf")
@@ -130,8 +133,9 @@ class Problem:
         return bool(TopK(self.k).predict(logits)[0, self.target])
 
 
-def make_problem(model: nn.Module, x: torch.Tensor, target: int, layers: torch.Tensor,
-                 k: int = 2) -> Problem:
+def make_problem(
+    model: nn.Module, x: torch.Tensor, target: int, layers: torch.Tensor, k: int = 2
+) -> Problem:
     """Build the problem; ``x`` is ``[C, H, W]`` or ``[1, C, H, W]``. The target must be
     predicted (in the top-k) at ``x``."""
     if x.dim() == 3:
@@ -139,16 +143,21 @@ def make_problem(model: nn.Module, x: torch.Tensor, target: int, layers: torch.T
     if x.dim() != 4 or x.shape[0] != 1:
         raise InputError(f"make_problem takes one image [C, H, W], got {tuple(x.shape)}.")
     if tuple(layers.shape) != tuple(x.shape[2:]):
-        raise InputError(f"The layer map {tuple(layers.shape)} does not match the image "
-                         f"{tuple(x.shape[2:])}; build it from this image's object mask.")
+        raise InputError(
+            f"The layer map {tuple(layers.shape)} does not match the image "
+            f"{tuple(x.shape[2:])}; build it from this image's object mask."
+        )
     model.eval()
     net = from_torch(model, tuple(x.shape[1:]))
     spec = topk_spec(target, k, net.n_outputs)
-    prob = Problem(model, x.detach(), target, layers, k, net, spec,
-                   TorchOracle(model, tuple(x.shape[1:])))
+    prob = Problem(
+        model, x.detach(), target, layers, k, net, spec, TorchOracle(model, tuple(x.shape[1:]))
+    )
     if not prob.holds_at(x):
-        raise InputError(f"Label {target} is not in the model's top-{k} at the clean image; "
-                         "layered robustness is only defined for images where it is predicted.")
+        raise InputError(
+            f"Label {target} is not in the model's top-{k} at the clean image; "
+            "layered robustness is only defined for images where it is predicted."
+        )
     return prob
 
 
@@ -189,9 +198,15 @@ def check(prob: Problem, eps: torch.Tensor, config: OracleConfig, counts: CallCo
             if bound > config.milp_gap:
                 return Check(Verdict.UNKNOWN, stage, seconds=time.monotonic() - t0)
         else:
-            res = verify(prob.net, lo[0], hi[0], [prob.spec], prob.oracle,
-                         replace(config.milp, attack_steps=0, margin=config.margin),
-                         bounds=bounds)[0]
+            res = verify(
+                prob.net,
+                lo[0],
+                hi[0],
+                [prob.spec],
+                prob.oracle,
+                replace(config.milp, attack_steps=0, margin=config.margin),
+                bounds=bounds,
+            )[0]
             counts.add(stage, time.monotonic() - s0)
             weak = None if res.weakest_point is None else res.weakest_point.reshape(prob.x.shape)
             cex = None
@@ -211,8 +226,7 @@ def crown_bound(prob: Problem, lo: torch.Tensor, hi: torch.Tensor) -> float:
     return crown_stage(prob, lo, hi)[0]
 
 
-def crown_stage(prob: Problem, lo: torch.Tensor,
-                 hi: torch.Tensor) -> tuple[float, LayerBounds]:
+def crown_stage(prob: Problem, lo: torch.Tensor, hi: torch.Tensor) -> tuple[float, LayerBounds]:
     """The spec's CROWN upper bound and the layer bounds behind it (reused by the MILP stage).
 
     ``crown_bounds`` is the verifier's selective CROWN: it skips stably-off neurons, which is
@@ -230,8 +244,11 @@ def _attack(prob: Problem, box: LayeredBox, config: OracleConfig) -> torch.Tenso
         return None
     goal = torch.zeros(1, prob.net.n_outputs, dtype=torch.bool)
     goal[0, prob.target] = True
-    attack = MLAU(MLAUConfig(loss=LossKind.MARGIN, steps=config.attack_steps,
-                             step_size=config.attack_step_size))
+    attack = MLAU(
+        MLAUConfig(
+            loss=LossKind.MARGIN, steps=config.attack_steps, step_size=config.attack_step_size
+        )
+    )
     res = attack(prob.model, prob.x, AttackGoal(goal, TopK(prob.k)), box.pixel_box(prob.x.shape[1]))
     if not bool(res.success[0]):
         return None
@@ -245,13 +262,14 @@ def _attack(prob: Problem, box: LayeredBox, config: OracleConfig) -> torch.Tenso
 def spec_value(prob: Problem, x: torch.Tensor) -> torch.Tensor:
     """Paper 000's objective (k-th largest ``f_j - f_target``), differentiable; ``[N]``."""
     logits = prob.model(x)
-    tgt = logits[:, prob.target:prob.target + 1]
-    others = torch.cat([logits[:, :prob.target], logits[:, prob.target + 1:]], dim=1)
+    tgt = logits[:, prob.target : prob.target + 1]
+    others = torch.cat([logits[:, : prob.target], logits[:, prob.target + 1 :]], dim=1)
     return (others - tgt).topk(prob.k, dim=1).values[:, -1]
 
 
-def weakest_point(prob: Problem, eps: torch.Tensor, steps: int,
-                  start: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
+def weakest_point(
+    prob: Problem, eps: torch.Tensor, steps: int, start: torch.Tensor | None = None
+) -> tuple[torch.Tensor, float]:
     """PGD estimate of the input maximising the objective over the box (``[1, C, H, W]``, value);
     ``start`` (e.g. the verifier's weakest point) seeds the search."""
     lo, hi = prob.box(eps).bounds(prob.x)

@@ -77,7 +77,8 @@ class SynthesisConfig:
     shrink_steps: int = 4
     bisections: int = 5
     final_milp: VerifierConfig | None = field(
-        default_factory=lambda: VerifierConfig(timeout_s=60.0))
+        default_factory=lambda: VerifierConfig(timeout_s=60.0)
+    )
 
     def __post_init__(self) -> None:
         if not 0 < self.eps_max <= 1:
@@ -148,8 +149,7 @@ def guided_synthesis(prob: Problem, config: SynthesisConfig = SynthesisConfig())
     alpha, start = config.alpha, None
 
     def budget_left() -> bool:
-        return (tr.candidates < config.max_calls
-                and time.monotonic() - t0 < config.time_limit_s)
+        return tr.candidates < config.max_calls and time.monotonic() - t0 < config.time_limit_s
 
     while budget_left() and alpha >= config.min_alpha:
         cand = _expand(prob, tr.robust, w, alpha, start, config)
@@ -172,8 +172,14 @@ def guided_synthesis(prob: Problem, config: SynthesisConfig = SynthesisConfig())
     return _finish(prob, f"guided-{config.cutting.value}", tr, counts, config, t0)
 
 
-def _expand(prob: Problem, robust: torch.Tensor, w: torch.Tensor, alpha: float,
-            start: torch.Tensor | None, config: SynthesisConfig) -> torch.Tensor:
+def _expand(
+    prob: Problem,
+    robust: torch.Tensor,
+    w: torch.Tensor,
+    alpha: float,
+    start: torch.Tensor | None,
+    config: SynthesisConfig,
+) -> torch.Tensor:
     """The next candidate: ``robust + t * delta`` along the weight/sensitivity direction."""
     xw, value = weakest_point(prob, robust, config.oracle.weak_steps, start)
     grad = objective_gradient(prob, xw)
@@ -192,8 +198,9 @@ def _expand(prob: Problem, robust: torch.Tensor, w: torch.Tensor, alpha: float,
     return (robust + t * delta).clamp(max=config.eps_max)
 
 
-def _finish(prob: Problem, method: str, tr: Tracker, counts: CallCounts,
-            config: SynthesisConfig, t0: float) -> LayeredResult:
+def _finish(
+    prob: Problem, method: str, tr: Tracker, counts: CallCounts, config: SynthesisConfig, t0: float
+) -> LayeredResult:
     final = Verdict.VERIFIED if tr.certified_by == "clean" else Verdict.UNKNOWN
     if config.final_milp is not None:
         lo, hi = prob.box(tr.robust).bounds(prob.x)
@@ -209,10 +216,19 @@ def _finish(prob: Problem, method: str, tr: Tracker, counts: CallCounts,
     if cex is not None and prob.holds_at(cex):  # check() re-checked it already: a bug if hit
         raise SoundnessError("a stored counterexample does not reproduce on the model")
     return LayeredResult(
-        method=method, target=prob.target, eps=tr.robust, weights=tr.w,
-        size=tr.size(tr.robust), upper_eps=tr.upper,
-        upper_size=None if tr.upper is None else tr.size(tr.upper), counterexample=cex,
-        calls=counts.copy(), candidates=tr.candidates, seconds=time.monotonic() - t0,
-        final_verdict=final, certified_by=tr.certified_by, layers=prob.layers,
-        progress=tuple(tr.progress))
-
+        method=method,
+        target=prob.target,
+        eps=tr.robust,
+        weights=tr.w,
+        size=tr.size(tr.robust),
+        upper_eps=tr.upper,
+        upper_size=None if tr.upper is None else tr.size(tr.upper),
+        counterexample=cex,
+        calls=counts.copy(),
+        candidates=tr.candidates,
+        seconds=time.monotonic() - t0,
+        final_verdict=final,
+        certified_by=tr.certified_by,
+        layers=prob.layers,
+        progress=tuple(tr.progress),
+    )

@@ -41,8 +41,13 @@ class LabelCertificates:
     clean: torch.Tensor
 
 
-def certify_labels(model: nn.Module, x: torch.Tensor, threat: ThreatModel, rule: DecisionRule,
-                   config: VerifierConfig = VerifierConfig()) -> LabelCertificates:
+def certify_labels(
+    model: nn.Module,
+    x: torch.Tensor,
+    threat: ThreatModel,
+    rule: DecisionRule,
+    config: VerifierConfig = VerifierConfig(),
+) -> LabelCertificates:
     """Certify, for each image of ``x [N, C, H, W]`` and each label, that the rule's decision on
     that label (ON/OFF) holds for every input of ``threat`` around the image.
 
@@ -86,11 +91,18 @@ def _label_spec(rule: DecisionRule, label: int, on: bool, n: int) -> OutputSpec:
 def _flip_test(rule: DecisionRule, label: int, on: bool) -> Callable[[torch.Tensor], torch.Tensor]:
     def flipped(y: torch.Tensor) -> torch.Tensor:
         return rule.predict(y)[:, label] != on
+
     return flipped
 
 
-def verify_topk(model: nn.Module, x: torch.Tensor, threat: ThreatModel, target_label: int, k: int,
-                config: VerifierConfig = VerifierConfig()) -> VerificationResult:
+def verify_topk(
+    model: nn.Module,
+    x: torch.Tensor,
+    threat: ThreatModel,
+    target_label: int,
+    k: int,
+    config: VerifierConfig = VerifierConfig(),
+) -> VerificationResult:
     """Does ``target_label`` stay among the ``k`` highest logits for every input of ``threat``
     around the single image ``x [1, C, H, W]`` (or ``[C, H, W]``)? ``objective_bound`` bounds the
     k-th largest ``f_j - f_target`` over rivals j (paper 000's objective; < 0 means robust).
@@ -118,18 +130,22 @@ class VnnlibAnswer:
     results: tuple[VerificationResult, ...]
 
 
-def verify_vnnlib(onnx_path: str | Path, vnnlib_path: str | Path,
-                  config: VerifierConfig = VerifierConfig()) -> VnnlibAnswer:
+def verify_vnnlib(
+    onnx_path: str | Path, vnnlib_path: str | Path, config: VerifierConfig = VerifierConfig()
+) -> VnnlibAnswer:
     """Check an ONNX network against a VNN-LIB 1.0 property (every input region)."""
     t0 = time.monotonic()
     net = from_onnx(onnx_path)
     prop = read_vnnlib(vnnlib_path)
     if prop.n_inputs != net.input_size:
-        raise InputError(f"The property declares {prop.n_inputs} inputs but the network takes "
-                         f"{net.input_size}; check that the files belong together.")
+        raise InputError(
+            f"The property declares {prop.n_inputs} inputs but the network takes "
+            f"{net.input_size}; check that the files belong together."
+        )
     if prop.n_outputs != net.n_outputs:
-        raise InputError(f"The property declares {prop.n_outputs} outputs but the network has "
-                         f"{net.n_outputs}.")
+        raise InputError(
+            f"The property declares {prop.n_outputs} outputs but the network has {net.n_outputs}."
+        )
     oracle = OnnxOracle(onnx_path)
     results = []
     for region in prop.regions:
@@ -138,8 +154,12 @@ def verify_vnnlib(onnx_path: str | Path, vnnlib_path: str | Path,
         res = verify(net, region.lo, region.hi, [region.spec], oracle, cfg)[0]
         results.append(res)
         if res.verdict == Verdict.FALSIFIED:
-            return VnnlibAnswer("sat", time.monotonic() - t0, res.counterexample.reshape(-1)
-                                if res.counterexample is not None else None, tuple(results))
+            return VnnlibAnswer(
+                "sat",
+                time.monotonic() - t0,
+                res.counterexample.reshape(-1) if res.counterexample is not None else None,
+                tuple(results),
+            )
         if res.verdict == Verdict.UNKNOWN:
             return VnnlibAnswer("unknown", time.monotonic() - t0, None, tuple(results))
     return VnnlibAnswer("unsat", time.monotonic() - t0, None, tuple(results))

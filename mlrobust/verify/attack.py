@@ -36,14 +36,15 @@ def goals_of(spec: OutputSpec) -> list[Clause]:
     goals: list[Clause] = []
     for cl in spec.clauses:
         if cl.at_least == 1 and cl.c.shape[0] > 1:
-            goals += [Clause(cl.c[r:r + 1], cl.d[r:r + 1], 1) for r in range(cl.c.shape[0])]
+            goals += [Clause(cl.c[r : r + 1], cl.d[r : r + 1], 1) for r in range(cl.c.shape[0])]
         else:
             goals.append(cl)
     return goals
 
 
-def pgd_candidates(net: Network, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec,
-                   config: AttackConfig) -> torch.Tensor:
+def pgd_candidates(
+    net: Network, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec, config: AttackConfig
+) -> torch.Tensor:
     """Candidate inputs ``[K, input_size]`` (float64, inside the box), best spec value first.
 
     Stops early once some iterate violates the spec (value >= 0 on the IR)."""

@@ -110,16 +110,24 @@ class _Domains:
         return int(self.ub.shape[0])
 
     def take(self, idx: torch.Tensor) -> _Domains:
-        return _Domains([s[idx] for s in self.splits], [a[idx] for a in self.alpha],
-                        [b[idx] for b in self.beta], self.ub[idx], self.branch[idx])
+        return _Domains(
+            [s[idx] for s in self.splits],
+            [a[idx] for a in self.alpha],
+            [b[idx] for b in self.beta],
+            self.ub[idx],
+            self.branch[idx],
+        )
 
     @staticmethod
     def cat(parts: list[_Domains]) -> _Domains:
         n = len(parts[0].splits)
-        return _Domains([torch.cat([p.splits[j] for p in parts]) for j in range(n)],
-                        [torch.cat([p.alpha[j] for p in parts]) for j in range(n)],
-                        [torch.cat([p.beta[j] for p in parts]) for j in range(n)],
-                        torch.cat([p.ub for p in parts]), torch.cat([p.branch for p in parts]))
+        return _Domains(
+            [torch.cat([p.splits[j] for p in parts]) for j in range(n)],
+            [torch.cat([p.alpha[j] for p in parts]) for j in range(n)],
+            [torch.cat([p.beta[j] for p in parts]) for j in range(n)],
+            torch.cat([p.ub for p in parts]),
+            torch.cat([p.branch for p in parts]),
+        )
 
 
 class _Bounder:
@@ -130,8 +138,11 @@ class _Bounder:
         self.relus = [j for j, layer in enumerate(net.layers) if isinstance(layer, ReLU)]
         self.pos_of = {j: p for p, j in enumerate(self.relus)}  # layer index -> ReLU position
         # max-pools keep the root's input bounds in every domain (sound: a domain is a subset)
-        self.pools = {j: bounds.input_of(j) for j, layer in enumerate(net.layers)
-                      if isinstance(layer, MaxPool)}
+        self.pools = {
+            j: bounds.input_of(j)
+            for j, layer in enumerate(net.layers)
+            if isinstance(layer, MaxPool)
+        }
         self.root = [bounds.input_of(j) for j in self.relus]
         self.box = bounds.box
         # lower bounds of -(C y + d): rows of the spec negated
@@ -142,17 +153,24 @@ class _Bounder:
         # sound, so only the float64 pass that scores the result must be exact
         self.fast = _Float32Copy(net, self.root, self.pools, self.box, self.c)
 
-    def relu_bounds(self, splits: list[torch.Tensor], fast: bool = False
-                    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def relu_bounds(
+        self, splits: list[torch.Tensor], fast: bool = False
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         out = []
         for (lo, hi), s in zip(self.fast.root if fast else self.root, splits, strict=True):
-            out.append((torch.where(s > 0, lo.clamp_min(0), lo),
-                        torch.where(s < 0, hi.clamp_max(0), hi)))
+            out.append(
+                (torch.where(s > 0, lo.clamp_min(0), lo), torch.where(s < 0, hi.clamp_max(0), hi))
+            )
         return out
 
-    def backward(self, splits: list[torch.Tensor], alpha: list[torch.Tensor],
-                 beta: list[torch.Tensor], want_score: bool = False, fast: bool = False
-                 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    def backward(
+        self,
+        splits: list[torch.Tensor],
+        alpha: list[torch.Tensor],
+        beta: list[torch.Tensor],
+        want_score: bool = False,
+        fast: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """Lower bounds ``[D, R]`` of ``-(C y + d)``, the minimising box corners ``[D, R, n_in]``
         and (with ``want_score``) per-ReLU intercept scores ``[D, R, n_j]``. ``fast``: in
         float32 (alpha/beta must be float32): for the search only, never a reported bound."""
@@ -196,8 +214,9 @@ class _Bounder:
         ub_rows = -low + self.d
         return ub_rows.topk(self.at_least, dim=1).values[:, -1]
 
-    def optimise(self, dom: _Domains, steps: int, cfg: BaBConfig,
-                 deadline: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def optimise(
+        self, dom: _Domains, steps: int, cfg: BaBConfig, deadline: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Adam on alpha/beta in float32 (in place in ``dom``), then float64 passes with the last
         values and with, per domain, those of the step whose float32 bound was best: returns the
         better clause upper bound ``[D]`` (the only bound reported) and its box corners
@@ -230,22 +249,29 @@ class _Bounder:
                 a.clamp_(0.0, 1.0)
             for b in dom.beta:
                 b.clamp_(min=0.0)
-            low, corner, scores = self.backward(dom.splits, [a.to(DTYPE) for a in dom.alpha],
-                                                [b.to(DTYPE) for b in dom.beta], want_score=True)
+            low, corner, scores = self.backward(
+                dom.splits,
+                [a.to(DTYPE) for a in dom.alpha],
+                [b.to(DTYPE) for b in dom.beta],
+                want_score=True,
+            )
             ub = self.clause_ub(low)
             dom.branch = self._choose(dom, scores, -low + self.d)
             # the best step's values, scored in float64 too (the children start from the last)
             n = len(dom.alpha)
             low_best, corner_best, _ = self.backward(
-                dom.splits, [a.clamp(0.0, 1.0).to(DTYPE) for a in kept[:n]],
-                [b.clamp_min(0.0).to(DTYPE) for b in kept[n:]])
+                dom.splits,
+                [a.clamp(0.0, 1.0).to(DTYPE) for a in kept[:n]],
+                [b.clamp_min(0.0).to(DTYPE) for b in kept[n:]],
+            )
             ub_best = self.clause_ub(low_best)
             use = ub_best < ub
             corner[use] = corner_best[use]
         return torch.where(use, ub_best, ub), corner
 
-    def _choose(self, dom: _Domains, scores: list[torch.Tensor],
-                ub_rows: torch.Tensor) -> torch.Tensor:
+    def _choose(
+        self, dom: _Domains, scores: list[torch.Tensor], ub_rows: torch.Tensor
+    ) -> torch.Tensor:
         """Per domain, the unsplit unstable neuron with the largest intercept score summed over
         the rows not yet proven (ties broken by the widest relaxation)."""
         rb = self.relu_bounds(dom.splits)
@@ -268,28 +294,43 @@ class _Bounder:
 class _Float32Copy:
     """The float32 network pieces :meth:`_Bounder.backward` uses with ``fast=True``."""
 
-    def __init__(self, net: Network, root: list[tuple[torch.Tensor, torch.Tensor]],
-                 pools: dict[int, tuple[torch.Tensor, torch.Tensor]],
-                 box: tuple[torch.Tensor, torch.Tensor], c: torch.Tensor) -> None:
+    def __init__(
+        self,
+        net: Network,
+        root: list[tuple[torch.Tensor, torch.Tensor]],
+        pools: dict[int, tuple[torch.Tensor, torch.Tensor]],
+        box: tuple[torch.Tensor, torch.Tensor],
+        c: torch.Tensor,
+    ) -> None:
         f32 = torch.float32
         self.root = [(lo.to(f32), hi.to(f32)) for lo, hi in root]
         self.pools = {j: (lo.to(f32), hi.to(f32)) for j, (lo, hi) in pools.items()}
         self.box = (box[0].to(f32), box[1].to(f32))
         self.c = c.to(f32)
-        self.linear = {j: Linear(layer.weight.to(f32), layer.bias.to(f32))
-                       for j, layer in enumerate(net.layers) if isinstance(layer, Linear)}
+        self.linear = {
+            j: Linear(layer.weight.to(f32), layer.bias.to(f32))
+            for j, layer in enumerate(net.layers)
+            if isinstance(layer, Linear)
+        }
 
 
-def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: Checker,
-                     deadline: float, config: BaBConfig = BaBConfig()) -> BaBResult:
+def branch_and_bound(
+    net: Network,
+    bounds: LayerBounds,
+    clause: Clause,
+    check: Checker,
+    deadline: float,
+    config: BaBConfig = BaBConfig(),
+) -> BaBResult:
     """Prove ``clause`` never violated over ``bounds.box`` (or find a counterexample).
 
     ``bounds``: sound root bounds over the box (e.g. tightened); ``check``: re-checks a
     candidate input on the real model and returns ``(witness, value)`` when it reproduces.
     """
     if not supports_bab(net):
-        raise ValueError("branch_and_bound handles Linear/ReLU/MaxPool chains only; see "
-                         "supports_bab")
+        raise ValueError(
+            "branch_and_bound handles Linear/ReLU/MaxPool chains only; see supports_bab"
+        )
     t0 = time.monotonic()
     bnd = _Bounder(net, bounds, clause)
     rows = clause.c.shape[0]
@@ -298,7 +339,9 @@ def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: C
         [torch.zeros(1, n, dtype=DTYPE) for n in sizes],
         [(hi >= -lo).to(torch.float32).expand(1, rows, -1).clone() for lo, hi in bnd.root],
         [torch.zeros(1, rows, n, dtype=torch.float32) for n in sizes],
-        torch.full((1,), math.inf, dtype=DTYPE), torch.zeros(1, 2, dtype=torch.long))
+        torch.full((1,), math.inf, dtype=DTYPE),
+        torch.zeros(1, 2, dtype=torch.long),
+    )
     # float32 alpha and beta per row and neuron, float64 split signs per neuron
     per_domain = max(1, sum(n * (8 + 2 * 4 * rows) for n in sizes))
     cap = min(config.max_domains, max(2 * config.batch, config.memory_mb * 2**20 // per_domain))
@@ -315,8 +358,11 @@ def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: C
         if time.monotonic() > deadline:
             break
         if len(open_dom) > cap:
-            log.info("BaB: %d open domains exceed the cap of %d (max_domains, memory_mb): "
-                     "stopping", len(open_dom), cap)
+            log.info(
+                "BaB: %d open domains exceed the cap of %d (max_domains, memory_mb): stopping",
+                len(open_dom),
+                cap,
+            )
             break
         leaf = open_dom.branch[:, 0] < 0
         for i in torch.nonzero(leaf)[:, 0].tolist():
@@ -325,8 +371,9 @@ def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: C
                 continue
             out = _leaf_lp(bnd, [s[i] for s in open_dom.splits], clause, check, config.margin)
             if isinstance(out, tuple):
-                return BaBResult(False, out[0], out[1], math.inf, done, len(open_dom),
-                                 time.monotonic() - t0)
+                return BaBResult(
+                    False, out[0], out[1], math.inf, done, len(open_dom), time.monotonic() - t0
+                )
             if out is None:
                 stuck += 1
             else:
@@ -335,7 +382,7 @@ def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: C
         if not len(open_dom):
             break
         order = torch.argsort(open_dom.ub, descending=True)
-        pick, rest = order[: config.batch], order[config.batch:]
+        pick, rest = order[: config.batch], order[config.batch :]
         parents = open_dom.take(pick)
         children = _split(parents)
         ub, corner = bnd.optimise(children, config.steps, config, deadline)
@@ -344,21 +391,38 @@ def branch_and_bound(net: Network, bounds: LayerBounds, clause: Clause, check: C
         done += len(children)
         hit = _try_corners(net, clause, corner, check)
         if hit is not None:
-            return BaBResult(False, hit[0], hit[1], math.inf, done, len(open_dom),
-                             time.monotonic() - t0)
+            return BaBResult(
+                False, hit[0], hit[1], math.inf, done, len(open_dom), time.monotonic() - t0
+            )
         closing = children.ub < -config.margin
         if bool(closing.any()):
             worst_closed = max(worst_closed, float(children.ub[closing].max()))
         keep = torch.nonzero(~closing)[:, 0]
         open_dom = _Domains.cat([open_dom.take(rest), children.take(keep)])
-        log.debug("BaB: %d bounded, %d open, worst open bound %.4g, %.1f s", done,
-                  len(open_dom), float(open_dom.ub.max()) if len(open_dom) else -math.inf,
-                  time.monotonic() - t0)
+        log.debug(
+            "BaB: %d bounded, %d open, worst open bound %.4g, %.1f s",
+            done,
+            len(open_dom),
+            float(open_dom.ub.max()) if len(open_dom) else -math.inf,
+            time.monotonic() - t0,
+        )
     proven = len(open_dom) == 0 and stuck == 0
-    log.info("BaB: %s after %d domains, %d open, %.1f s", "proven" if proven else "stopped",
-             done, len(open_dom), time.monotonic() - t0)
-    return BaBResult(proven, None, None, worst_closed if proven else math.inf, done,
-                     len(open_dom), time.monotonic() - t0)
+    log.info(
+        "BaB: %s after %d domains, %d open, %.1f s",
+        "proven" if proven else "stopped",
+        done,
+        len(open_dom),
+        time.monotonic() - t0,
+    )
+    return BaBResult(
+        proven,
+        None,
+        None,
+        worst_closed if proven else math.inf,
+        done,
+        len(open_dom),
+        time.monotonic() - t0,
+    )
 
 
 def _split(parents: _Domains) -> _Domains:
@@ -374,8 +438,9 @@ def _split(parents: _Domains) -> _Domains:
     return _Domains.cat(kids)
 
 
-def _leaf_lp(bnd: _Bounder, splits: list[torch.Tensor], clause: Clause, check: Checker,
-             margin: float) -> float | tuple[torch.Tensor, float] | None:
+def _leaf_lp(
+    bnd: _Bounder, splits: list[torch.Tensor], clause: Clause, check: Checker, margin: float
+) -> float | tuple[torch.Tensor, float] | None:
     """A domain with every ReLU fixed is a polytope on which the network is affine: solve the
     clause exactly by LP (HiGHS via SciPy). A float: closed, with that proven bound (``-inf``
     when the split constraints leave no input; else every form ``< -margin``); a tuple: a
@@ -425,8 +490,9 @@ def _leaf_lp(bnd: _Bounder, splits: list[torch.Tensor], clause: Clause, check: C
     return best if clause.at_least == 1 and best < -margin else None
 
 
-def _try_corners(net: Network, clause: Clause, corner: torch.Tensor,
-                 check: Checker) -> tuple[torch.Tensor, float] | None:
+def _try_corners(
+    net: Network, clause: Clause, corner: torch.Tensor, check: Checker
+) -> tuple[torch.Tensor, float] | None:
     """Evaluate the bound-minimising box corners; re-check the most violating ones."""
     pts = corner.reshape(-1, corner.shape[-1])
     with torch.no_grad():

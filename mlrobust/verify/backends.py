@@ -87,8 +87,10 @@ class HighsSession:
         lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_col, n_row
         self.is_mip = bool(data.integer.any())
         if self.is_mip:
-            lp.integrality_ = [highspy.HighsVarType.kInteger if b else
-                               highspy.HighsVarType.kContinuous for b in data.integer]
+            lp.integrality_ = [
+                highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
+                for b in data.integer
+            ]
         h.passModel(lp)
         self._h, self._n = h, n_col
         self._last: np.ndarray = np.zeros(0, dtype=np.int32)
@@ -102,12 +104,23 @@ class HighsSession:
         below, above = self._stop
         # set the flag both ways: HiGHS keeps it between runs, so a flag left True by one
         # solve would interrupt the next one before it starts
-        event.interrupt(bool(out.mip_dual_bound < below  # type: ignore[attr-defined]
-                             or out.mip_primal_bound >= above))
+        event.interrupt(
+            bool(
+                out.mip_dual_bound < below  # type: ignore[attr-defined]
+                or out.mip_primal_bound >= above
+            )
+        )
 
-    def solve(self, idx: np.ndarray, coef: np.ndarray, const: float, maximize: bool,
-              time_limit: float, stop_below: float = -math.inf,
-              stop_above: float = math.inf) -> Outcome:
+    def solve(
+        self,
+        idx: np.ndarray,
+        coef: np.ndarray,
+        const: float,
+        maximize: bool,
+        time_limit: float,
+        stop_below: float = -math.inf,
+        stop_above: float = math.inf,
+    ) -> Outcome:
         """Optimise; a maximising MIP stops early once its proven bound is below
         ``stop_below`` or a solution reaches ``stop_above``."""
         h, hs = self._h, self._hs
@@ -151,8 +164,10 @@ class GurobiSession:
         try:
             import gurobipy as gp
         except ImportError as exc:
-            raise SolverError("Backend.GUROBI needs gurobipy: pip install 'mlrobust[gurobi]', "
-                              "or use Backend.HIGHS.") from exc
+            raise SolverError(
+                "Backend.GUROBI needs gurobipy: pip install 'mlrobust[gurobi]', "
+                "or use Backend.HIGHS."
+            ) from exc
         self._gp = gp
         self._data, self._threads, self._seed = data, threads, seed
         self._fallback: HighsSession | None = None
@@ -165,23 +180,33 @@ class GurobiSession:
         self._x = m.addMVar(data.a.shape[1], lb=data.col_lo, ub=data.col_hi, vtype=vtype)
         fin_hi, fin_lo = np.isfinite(data.row_hi), np.isfinite(data.row_lo)
         eq = fin_hi & fin_lo & (data.row_hi == data.row_lo)
-        for mask, sense, rhs in ((eq, "=", data.row_hi), (fin_hi & ~eq, "<", data.row_hi),
-                                 (fin_lo & ~eq, ">", data.row_lo)):
+        for mask, sense, rhs in (
+            (eq, "=", data.row_hi),
+            (fin_hi & ~eq, "<", data.row_hi),
+            (fin_lo & ~eq, ">", data.row_lo),
+        ):
             if mask.any():
                 m.addMConstr(data.a[mask], self._x, sense, rhs[mask])
         self._m = m
 
-    def solve(self, idx: np.ndarray, coef: np.ndarray, const: float, maximize: bool,
-              time_limit: float, stop_below: float = -math.inf,
-              stop_above: float = math.inf) -> Outcome:
+    def solve(
+        self,
+        idx: np.ndarray,
+        coef: np.ndarray,
+        const: float,
+        maximize: bool,
+        time_limit: float,
+        stop_below: float = -math.inf,
+        stop_above: float = math.inf,
+    ) -> Outcome:
         if self._fallback is not None:
-            return self._fallback.solve(idx, coef, const, maximize, time_limit, stop_below,
-                                        stop_above)
+            return self._fallback.solve(
+                idx, coef, const, maximize, time_limit, stop_below, stop_above
+            )
         gp, m = self._gp, self._m
         c = np.zeros(self._data.a.shape[1])
         np.add.at(c, np.asarray(idx, dtype=np.int64), coef)
-        m.setObjective(c @ self._x + float(const),
-                       gp.GRB.MAXIMIZE if maximize else gp.GRB.MINIMIZE)
+        m.setObjective(c @ self._x + float(const), gp.GRB.MAXIMIZE if maximize else gp.GRB.MINIMIZE)
         m.Params.TimeLimit = max(float(time_limit), 1e-3)
         if maximize:
             m.Params.BestBdStop = stop_below if math.isfinite(stop_below) else gp.GRB.INFINITY
@@ -190,11 +215,14 @@ class GurobiSession:
             m.optimize()
         except gp.GurobiError as exc:
             if getattr(exc, "errno", None) == 10010:
-                log.warning("Gurobi: model too large for the size-limited licence (error 10010); "
-                            "falling back to HiGHS.")
+                log.warning(
+                    "Gurobi: model too large for the size-limited licence (error 10010); "
+                    "falling back to HiGHS."
+                )
                 self._fallback = HighsSession(self._data, self._threads, self._seed)
-                return self._fallback.solve(idx, coef, const, maximize, time_limit, stop_below,
-                                            stop_above)
+                return self._fallback.solve(
+                    idx, coef, const, maximize, time_limit, stop_below, stop_above
+                )
             raise SolverError(f"Gurobi failed: {exc}") from exc
         sign = 1.0 if maximize else -1.0
         is_mip = bool(m.IsMIP)
@@ -213,8 +241,9 @@ class GurobiSession:
         return Outcome(Status.ERROR, None, sign * math.inf, None, nodes)
 
 
-def open_session(data: ModelData, backend: Backend, threads: int = 1,
-                 seed: int = 0) -> HighsSession | GurobiSession:
+def open_session(
+    data: ModelData, backend: Backend, threads: int = 1, seed: int = 0
+) -> HighsSession | GurobiSession:
     """A solver session on ``data``."""
     if backend == Backend.GUROBI:
         return GurobiSession(data, threads, seed)

@@ -45,8 +45,10 @@ class LayerBounds:
     def check_box(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
         """Raise InputError unless these bounds were computed over exactly ``[lo, hi]``."""
         if not (torch.equal(self.box[0], lo) and torch.equal(self.box[1], hi)):
-            raise InputError("Precomputed bounds are over a different input box; compute them "
-                             "from the same lo/hi passed to the verifier.")
+            raise InputError(
+                "Precomputed bounds are over a different input box; compute them "
+                "from the same lo/hi passed to the verifier."
+            )
 
     def replace(self, i: int, lo: torch.Tensor, hi: torch.Tensor) -> LayerBounds:
         """A copy with layer ``i``'s bounds intersected with ``[lo, hi]``."""
@@ -67,14 +69,17 @@ def check_box(
     if lo.numel() != net.input_size or hi.numel() != net.input_size:
         raise InputError(
             f"Input box has {lo.numel()}/{hi.numel()} values but the network takes "
-            f"{net.input_size} inputs (shape {net.input_shape}); give one bound per input.")
+            f"{net.input_size} inputs (shape {net.input_shape}); give one bound per input."
+        )
     if not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):
         raise InputError("Input box bounds must be finite.")
     bad = (lo > hi).nonzero()
     if bad.numel():
         j = int(bad[0, 0])
-        raise InputError(f"Empty input box: lower {lo[j].item()} > upper {hi[j].item()} at "
-                         f"input {j}; check the property's input constraints.")
+        raise InputError(
+            f"Empty input box: lower {lo[j].item()} > upper {hi[j].item()} at "
+            f"input {j}; check the property's input constraints."
+        )
     return lo, hi
 
 
@@ -91,7 +96,10 @@ def interval_bounds(net: Network, lo: torch.Tensor, hi: torch.Tensor) -> LayerBo
 
 
 def crown(
-    net: Network, bounds: LayerBounds, c: torch.Tensor, d: torch.Tensor | None = None,
+    net: Network,
+    bounds: LayerBounds,
+    c: torch.Tensor,
+    d: torch.Tensor | None = None,
     upto: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """CROWN bounds of ``c @ h_upto + d`` (``h_upto`` = output of layer ``upto``, default last).
@@ -107,8 +115,13 @@ def crown(
     return low[:rows] + dd, -low[rows:] + dd
 
 
-def _backward(net: Network, bounds: LayerBounds, a: torch.Tensor, k: int,
-              alphas: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
+def _backward(
+    net: Network,
+    bounds: LayerBounds,
+    a: torch.Tensor,
+    k: int,
+    alphas: dict[int, torch.Tensor] | None = None,
+) -> torch.Tensor:
     const = torch.zeros(a.shape[0], dtype=DTYPE)
     for j in range(k, -1, -1):
         layer = net.layers[j]
@@ -131,7 +144,9 @@ def _backward(net: Network, bounds: LayerBounds, a: torch.Tensor, k: int,
 
 
 def relu_relaxation(
-    lo: torch.Tensor, hi: torch.Tensor, slope: torch.Tensor | None = None,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    slope: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Linear relaxation ``alpha z <= relu(z) <= s_up z + b_up`` for ``z`` in ``[lo, hi]``.
 
@@ -150,7 +165,10 @@ def relu_relaxation(
 
 
 def _relu_back(
-    a: torch.Tensor, const: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+    a: torch.Tensor,
+    const: torch.Tensor,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
     slope: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     alpha, s_up, b_up = relu_relaxation(lo, hi, slope)
@@ -163,8 +181,9 @@ def _relu_back(
 SIGMOID_SLACK = 1e-12
 
 
-def sigmoid_lines(lo: torch.Tensor, hi: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def sigmoid_lines(
+    lo: torch.Tensor, hi: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Linear bounds ``kl x + bl <= sigmoid(x) <= ku x + bu`` on ``[lo, hi]`` (per neuron).
 
     Convex part (``hi <= 0``): chord above, tangent at the midpoint below; concave part
@@ -188,8 +207,9 @@ def sigmoid_lines(lo: torch.Tensor, hi: torch.Tensor
     return kl, bl - SIGMOID_SLACK, ku, bu + SIGMOID_SLACK
 
 
-def _sigmoid_back(a: torch.Tensor, const: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+def _sigmoid_back(
+    a: torch.Tensor, const: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     kl, bl, ku, bu = sigmoid_lines(lo, hi)
     pos, neg = a.clamp_min(0), a.clamp_max(0)
     return pos * kl + neg * ku, const + pos @ bl + neg @ bu
@@ -222,8 +242,14 @@ def maxpool_back(
 
 
 def alpha_crown(
-    net: Network, bounds: LayerBounds, c: torch.Tensor, d: torch.Tensor | None = None,
-    upto: int | None = None, steps: int = 20, lr: float = 0.25, deadline: float | None = None,
+    net: Network,
+    bounds: LayerBounds,
+    c: torch.Tensor,
+    d: torch.Tensor | None = None,
+    upto: int | None = None,
+    steps: int = 20,
+    lr: float = 0.25,
+    deadline: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """CROWN with optimised lower-relaxation slopes (alpha-CROWN): every slope in ``[0, 1]``
     gives a sound bound, so a few projected-gradient (Adam) steps per output row tighten it
@@ -262,8 +288,14 @@ def alpha_crown(
     return best[:rows] + dd, -best[rows:] + dd
 
 
-def adam_step(params: list[torch.Tensor], grads: Sequence[torch.Tensor | None],
-              m1: list[torch.Tensor], m2: list[torch.Tensor], lrs: list[float], t: int) -> None:
+def adam_step(
+    params: list[torch.Tensor],
+    grads: Sequence[torch.Tensor | None],
+    m1: list[torch.Tensor],
+    m2: list[torch.Tensor],
+    lrs: list[float],
+    t: int,
+) -> None:
     """One Adam descent step in place (step ``t`` >= 1; moments ``m1``/``m2`` updated).
 
     Written out because torch.optim's first use imports torch._dynamo (~10 s here)."""
@@ -273,12 +305,17 @@ def adam_step(params: list[torch.Tensor], grads: Sequence[torch.Tensor | None],
                 continue
             u.mul_(0.9).add_(g, alpha=0.1)
             v.mul_(0.999).addcmul_(g, g, value=0.001)
-            p.sub_(lr * (u / (1 - 0.9 ** t)) / ((v / (1 - 0.999 ** t)).sqrt() + 1e-8))
+            p.sub_(lr * (u / (1 - 0.9**t)) / ((v / (1 - 0.999**t)).sqrt() + 1e-8))
 
 
-def crown_bounds(net: Network, lo: torch.Tensor, hi: torch.Tensor,
-                 alpha_steps: int = 0, selective: bool = True,
-                 deadline: float | None = None) -> LayerBounds:
+def crown_bounds(
+    net: Network,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    alpha_steps: int = 0,
+    selective: bool = True,
+    deadline: float | None = None,
+) -> LayerBounds:
     """Interval bounds, improved by CROWN (alpha-CROWN with ``alpha_steps > 0``) at every affine
     layer whose output feeds a non-linearity (and at the logits). ``selective``, ``deadline``:
     see :func:`refine_from`."""
@@ -308,9 +345,14 @@ def crown_rows(net: Network, bounds: LayerBounds, i: int, selective: bool = True
     return (bounds.upper[i] > 0).nonzero()[:, 0]
 
 
-def refine_from(net: Network, bounds: LayerBounds, start: int,
-                alpha_steps: int = 0, selective: bool = True,
-                deadline: float | None = None) -> LayerBounds:
+def refine_from(
+    net: Network,
+    bounds: LayerBounds,
+    start: int,
+    alpha_steps: int = 0,
+    selective: bool = True,
+    deadline: float | None = None,
+) -> LayerBounds:
     """Recompute layers ``start..`` with interval + CROWN, keeping the tighter of old and new.
 
     ``selective`` (default) bounds only the rows :func:`crown_rows` picks; the resulting
@@ -333,8 +375,9 @@ def refine_from(net: Network, bounds: LayerBounds, start: int,
                 slopes = 2 * idx.numel() * _relu_inputs_below(net, i)
                 late = deadline is not None and time.monotonic() > deadline
                 if alpha_steps > 0 and slopes <= ALPHA_MAX_SLOPES and not late:
-                    cl, cu = alpha_crown(net, bounds, sel, upto=i, steps=alpha_steps,
-                                         deadline=deadline)
+                    cl, cu = alpha_crown(
+                        net, bounds, sel, upto=i, steps=alpha_steps, deadline=deadline
+                    )
                 else:
                     cl, cu = crown(net, bounds, sel, upto=i)
                 low, up = bounds.lower[i].clone(), bounds.upper[i].clone()

@@ -49,11 +49,13 @@ def from_onnx(path: str | Path) -> Network:
         raise CorruptFileError(f"{path} is not a readable ONNX model: {exc}") from exc
     graph = model.graph
     consts: dict[str, np.ndarray] = {
-        t.name: numpy_helper.to_array(t).astype(np.float64) for t in graph.initializer}
+        t.name: numpy_helper.to_array(t).astype(np.float64) for t in graph.initializer
+    }
     inputs = [i for i in graph.input if i.name not in consts]
     if len(inputs) != 1:
         raise UnsupportedLayerError(
-            f"{path}: expected one network input, found {[i.name for i in inputs]}.")
+            f"{path}: expected one network input, found {[i.name for i in inputs]}."
+        )
     dims = [d.dim_value if d.dim_value > 0 else 1 for d in inputs[0].type.tensor_type.shape.dim]
     shape: tuple[int, ...] = tuple(dims) or (1,)
     input_shape = shape
@@ -71,7 +73,8 @@ def from_onnx(path: str | Path) -> Network:
         if len(live) > 1 or live[0] != current:
             raise UnsupportedLayerError(
                 f"{where}: only chain-shaped networks are supported (this node reads "
-                f"{live}, the chain is at {current!r}).")
+                f"{live}, the chain is at {current!r})."
+            )
         layer, shape = _lower(node.op_type, list(node.input), attrs, consts, shape, where)
         if layer is not None:
             layers.append(layer)
@@ -79,13 +82,18 @@ def from_onnx(path: str | Path) -> Network:
     if [o.name for o in graph.output] != [current]:
         raise UnsupportedLayerError(
             f"{path}: the graph output {[o.name for o in graph.output]} is not the end of the "
-            f"chain {current!r}.")
+            f"chain {current!r}."
+        )
     return Network(simplify(layers), input_shape)
 
 
 def _lower(  # noqa: C901 - one branch per op
-    op: str, names: list[str], attrs: dict[str, Any], consts: dict[str, np.ndarray],
-    shape: tuple[int, ...], where: str,
+    op: str,
+    names: list[str],
+    attrs: dict[str, Any],
+    consts: dict[str, np.ndarray],
+    shape: tuple[int, ...],
+    where: str,
 ) -> tuple[Layer | None, tuple[int, ...]]:
     n = int(np.prod(shape))
     if op in ("Identity", "Dropout"):
@@ -126,8 +134,9 @@ def _lower(  # noqa: C901 - one branch per op
     if op == "MatMul":
         if names[0] not in consts:  # x @ W with x [1, n] (or [n])
             w = consts[names[1]]
-            _need(w.ndim == 2 and shape[-1] == w.shape[0] and n == w.shape[0], where, shape,
-                  w.shape)
+            _need(
+                w.ndim == 2 and shape[-1] == w.shape[0] and n == w.shape[0], where, shape, w.shape
+            )
             return _dense(w.T, np.zeros(w.shape[1])), shape[:-1] + (w.shape[1],)
         w = consts[names[0]]  # W @ x with x [n] or [n, 1]
         _need(w.ndim == 2 and shape[0] == w.shape[1] and n == w.shape[1], where, shape, w.shape)
@@ -139,10 +148,12 @@ def _lower(  # noqa: C901 - one branch per op
             cb = np.broadcast_to(c, shape).reshape(-1).astype(np.float64)
         except ValueError as exc:
             raise UnsupportedLayerError(
-                f"{where}: constant {c.shape} does not broadcast to {shape}.") from exc
+                f"{where}: constant {c.shape} does not broadcast to {shape}."
+            ) from exc
         if np.broadcast_shapes(c.shape, shape) != tuple(shape):
-            raise UnsupportedLayerError(f"{where}: broadcasting grows the tensor to "
-                                        f"{np.broadcast_shapes(c.shape, shape)}.")
+            raise UnsupportedLayerError(
+                f"{where}: broadcasting grows the tensor to {np.broadcast_shapes(c.shape, shape)}."
+            )
         ones = np.ones(n)
         if op == "Add":
             return _diag(ones, cb), shape
@@ -183,13 +194,19 @@ def _lower(  # noqa: C901 - one branch per op
                 raise UnsupportedLayerError(f"{where}: dilated MaxPool.")
             g, out = pool_groups(chw, kernel, strides, pad)  # type: ignore[arg-type]
             return MaxPool(g, n), (1, *out)
-        mat, out = avgpool_matrix(chw, kernel, strides, pad,  # type: ignore[arg-type]
-                                  bool(int(attrs.get("count_include_pad", 0))))
+        mat, out = avgpool_matrix(
+            chw,
+            kernel,
+            strides,
+            pad,  # type: ignore[arg-type]
+            bool(int(attrs.get("count_include_pad", 0))),
+        )
         return Linear(mat, torch.zeros(mat.shape[0], dtype=DTYPE)), (1, *out)
     raise UnsupportedLayerError(
         f"{where}: op {op} is not supported by the verifier (supported: Gemm, MatMul, Add, Sub, "
         "Mul, Div, Relu, Sigmoid, Conv, MaxPool, AveragePool, BatchNormalization, Flatten, "
-        "Reshape, Pad, Identity, Dropout, Constant).")
+        "Reshape, Pad, Identity, Dropout, Constant)."
+    )
 
 
 def _need(ok: bool, where: str, shape: tuple[int, ...], wshape: tuple[int, ...]) -> None:
@@ -198,11 +215,15 @@ def _need(ok: bool, where: str, shape: tuple[int, ...], wshape: tuple[int, ...])
 
 
 def _dense(w: np.ndarray, b: np.ndarray) -> Linear:
-    return Linear(torch.tensor(np.ascontiguousarray(w), dtype=DTYPE),
-                  torch.tensor(np.ascontiguousarray(b), dtype=DTYPE))
+    return Linear(
+        torch.tensor(np.ascontiguousarray(w), dtype=DTYPE),
+        torch.tensor(np.ascontiguousarray(b), dtype=DTYPE),
+    )
 
 
 def _diag(scale: np.ndarray, shift: np.ndarray) -> Linear:
     idx = torch.arange(scale.size)
-    return Linear(sparse(torch.stack([idx, idx]), torch.tensor(scale), (scale.size, scale.size)),
-                  torch.tensor(shift, dtype=DTYPE))
+    return Linear(
+        sparse(torch.stack([idx, idx]), torch.tensor(scale), (scale.size, scale.size)),
+        torch.tensor(shift, dtype=DTYPE),
+    )

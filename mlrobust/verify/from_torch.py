@@ -88,43 +88,63 @@ def _lower(  # noqa: C901 - one branch per supported module type keeps the mappi
         if n != m.in_features:
             raise InputError(f"Layer {name}: Linear expects {m.in_features} inputs, gets {n}.")
         linear_bias = m.bias if m.bias is not None else torch.zeros(m.out_features)
-        return (Linear(m.weight.detach().to(DTYPE), linear_bias.detach().to(DTYPE)),
-                (m.out_features,))
+        return (
+            Linear(m.weight.detach().to(DTYPE), linear_bias.detach().to(DTYPE)),
+            (m.out_features,),
+        )
     if isinstance(m, nn.Conv2d):
         if m.padding_mode != "zeros" or isinstance(m.padding, str):
             raise UnsupportedLayerError(
                 f"Layer {name}: Conv2d with padding={m.padding!r}/{m.padding_mode!r} is not "
-                "supported; use integer zero padding.")
+                "supported; use integer zero padding."
+            )
         chw = _chw(shape, f"Layer {name} (Conv2d)")
-        w, out_shape = conv_matrix(m.weight.detach().to(DTYPE), chw, _pair(m.stride),
-                                   _pair(m.padding), _pair(m.dilation), m.groups)
-        b = m.bias.detach().to(DTYPE) if m.bias is not None else torch.zeros(m.out_channels,
-                                                                               dtype=DTYPE)
+        w, out_shape = conv_matrix(
+            m.weight.detach().to(DTYPE),
+            chw,
+            _pair(m.stride),
+            _pair(m.padding),
+            _pair(m.dilation),
+            m.groups,
+        )
+        b = (
+            m.bias.detach().to(DTYPE)
+            if m.bias is not None
+            else torch.zeros(m.out_channels, dtype=DTYPE)
+        )
         bias = b.repeat_interleave(out_shape[1] * out_shape[2])
         return Linear(w, bias), out_shape
     if isinstance(m, nn.MaxPool2d):
         if _pair(m.dilation) != (1, 1) or m.ceil_mode:
             raise UnsupportedLayerError(f"Layer {name}: MaxPool2d with dilation/ceil_mode.")
         stride = _pair(m.stride if m.stride is not None else m.kernel_size)
-        g, out_shape = pool_groups(_chw(shape, f"Layer {name}"), _pair(m.kernel_size), stride,
-                                   _pair(m.padding))
+        g, out_shape = pool_groups(
+            _chw(shape, f"Layer {name}"), _pair(m.kernel_size), stride, _pair(m.padding)
+        )
         return MaxPool(g, n), out_shape
     if isinstance(m, nn.AvgPool2d):
         if m.ceil_mode or m.divisor_override is not None:
             raise UnsupportedLayerError(f"Layer {name}: AvgPool2d with ceil_mode/divisor.")
         stride = _pair(m.stride if m.stride is not None else m.kernel_size)
-        w, out_shape = avgpool_matrix(_chw(shape, f"Layer {name}"), _pair(m.kernel_size),
-                                      stride, _pair(m.padding), bool(m.count_include_pad))
+        w, out_shape = avgpool_matrix(
+            _chw(shape, f"Layer {name}"),
+            _pair(m.kernel_size),
+            stride,
+            _pair(m.padding),
+            bool(m.count_include_pad),
+        )
         return Linear(w, torch.zeros(w.shape[0], dtype=DTYPE)), out_shape
     if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
         if m.running_mean is None or m.running_var is None:
             raise UnsupportedLayerError(f"Layer {name}: BatchNorm without running statistics.")
         scale = (m.weight.detach() if m.weight is not None else 1.0) / torch.sqrt(
-            m.running_var + m.eps)
+            m.running_var + m.eps
+        )
         shift = (m.bias.detach() if m.bias is not None else 0.0) - m.running_mean * scale
         per = n // scale.numel()
-        return _diag(scale.to(DTYPE).repeat_interleave(per),
-                     shift.to(DTYPE).repeat_interleave(per)), shape
+        return _diag(
+            scale.to(DTYPE).repeat_interleave(per), shift.to(DTYPE).repeat_interleave(per)
+        ), shape
     mean, std = getattr(m, "mean", None), getattr(m, "std", None)
     if isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor):
         # input normalisation (x - mean) / std, broadcast over one sample
@@ -137,11 +157,12 @@ def _lower(  # noqa: C901 - one branch per supported module type keeps the mappi
     raise UnsupportedLayerError(
         f"Layer {name}: {type(m).__name__} is not supported by the verifier. Supported: Linear, "
         "Conv2d, ReLU, Sigmoid, MaxPool2d, AvgPool2d, Flatten, BatchNorm, and a normalisation "
-        "module with mean/std tensors.")
+        "module with mean/std tensors."
+    )
 
 
 def _bshape(t: torch.Tensor, shape: tuple[int, ...]) -> tuple[int, ...]:
     # a per-channel vector [C] broadcasts as [C, 1, 1]; anything else keeps its own shape
     if t.dim() == 1 and len(shape) == 3 and t.numel() == shape[0]:
         return (shape[0], 1, 1)
-    return tuple(t.shape[-len(shape):]) if t.dim() > len(shape) else tuple(t.shape)
+    return tuple(t.shape[-len(shape) :]) if t.dim() > len(shape) else tuple(t.shape)

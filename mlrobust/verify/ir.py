@@ -69,8 +69,7 @@ class Linear:
         mid, rad = (hi + lo) / 2, (hi - lo) / 2
         w_abs = self.weight.abs() if not self.weight.is_sparse else _sparse_abs(self.weight)
         c = self.forward(mid.unsqueeze(0))[0]
-        r = (torch.sparse.mm(w_abs, rad.unsqueeze(1))[:, 0] if w_abs.is_sparse
-             else w_abs @ rad)
+        r = torch.sparse.mm(w_abs, rad.unsqueeze(1))[:, 0] if w_abs.is_sparse else w_abs @ rad
         return c - r, c + r
 
     def csr(self) -> sp.csr_matrix:
@@ -159,8 +158,12 @@ class Network:
 
 
 def conv_matrix(
-    weight: torch.Tensor, in_shape: tuple[int, int, int], stride: tuple[int, int],
-    padding: tuple[int, int], dilation: tuple[int, int] = (1, 1), groups: int = 1,
+    weight: torch.Tensor,
+    in_shape: tuple[int, int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+    groups: int = 1,
 ) -> tuple[torch.Tensor, tuple[int, int, int]]:
     """The sparse matrix of a 2-D convolution on a flattened ``[C, H, W]`` input.
 
@@ -173,16 +176,21 @@ def conv_matrix(
         raise InputError(f"Convolution expects {c_per_group * groups} channels, input has {c_in}.")
     # index+1 so that padded positions read as 0 and can be dropped
     index = torch.arange(1, c_in * h * w + 1, dtype=DTYPE).reshape(1, c_in, h, w)
-    cols = torch.nn.functional.unfold(index, (kh, kw), dilation=dilation, padding=padding,
-                                      stride=stride)[0].round().long()  # [c_in*kh*kw, L]
+    cols = (
+        torch.nn.functional.unfold(
+            index, (kh, kw), dilation=dilation, padding=padding, stride=stride
+        )[0]
+        .round()
+        .long()
+    )  # [c_in*kh*kw, L]
     oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     ow = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
     n_loc = oh * ow
     out_per_group = c_out // groups
     rows_list, cols_list, vals_list = [], [], []
     for g in range(groups):
-        patch = cols[g * c_per_group * kh * kw:(g + 1) * c_per_group * kh * kw]  # [K, L]
-        wg = weight[g * out_per_group:(g + 1) * out_per_group].reshape(out_per_group, -1)
+        patch = cols[g * c_per_group * kh * kw : (g + 1) * c_per_group * kh * kw]  # [K, L]
+        wg = weight[g * out_per_group : (g + 1) * out_per_group].reshape(out_per_group, -1)
         for oc in range(out_per_group):
             row_base = (g * out_per_group + oc) * n_loc
             r = (row_base + torch.arange(n_loc)).unsqueeze(0).expand_as(patch)
@@ -199,7 +207,9 @@ def conv_matrix(
 
 
 def _pool_windows(
-    in_shape: tuple[int, int, int], kernel: tuple[int, int], stride: tuple[int, int],
+    in_shape: tuple[int, int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
     padding: tuple[int, int],
 ) -> tuple[list[list[int]], tuple[int, int, int]]:
     """The flat input indices inside each output window of a 2-D pool (padding cells left out),
@@ -223,7 +233,9 @@ def _pool_windows(
 
 
 def pool_groups(
-    in_shape: tuple[int, int, int], kernel: tuple[int, int], stride: tuple[int, int],
+    in_shape: tuple[int, int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
     padding: tuple[int, int] = (0, 0),
 ) -> tuple[torch.Tensor, tuple[int, int, int]]:
     """Window index lists of a 2-D pool: ``[C*OH*OW, kh*kw]`` (padded cells point at a real
@@ -235,8 +247,11 @@ def pool_groups(
 
 
 def avgpool_matrix(
-    in_shape: tuple[int, int, int], kernel: tuple[int, int], stride: tuple[int, int],
-    padding: tuple[int, int] = (0, 0), count_include_pad: bool = True,
+    in_shape: tuple[int, int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int] = (0, 0),
+    count_include_pad: bool = True,
 ) -> tuple[torch.Tensor, tuple[int, int, int]]:
     """Average pooling as a sparse linear map; returns the matrix and output shape."""
     windows, out_shape = _pool_windows(in_shape, kernel, stride, padding)
@@ -249,8 +264,9 @@ def avgpool_matrix(
         cols += cells
         vals += [1.0 / div] * len(cells)
     c, h, w = in_shape
-    mat = sparse(torch.tensor([rows, cols]), torch.tensor(vals, dtype=DTYPE),
-                 (len(windows), c * h * w))
+    mat = sparse(
+        torch.tensor([rows, cols]), torch.tensor(vals, dtype=DTYPE), (len(windows), c * h * w)
+    )
     return mat, out_shape
 
 
@@ -282,5 +298,6 @@ def _sparse_abs(w: torch.Tensor) -> torch.Tensor:
 
 def sparse(indices: torch.Tensor, values: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     """A coalesced float64 sparse COO tensor (indices ``[2, nnz]``)."""
-    return torch.sparse_coo_tensor(indices, values.to(DTYPE), tuple(shape),
-                                   check_invariants=False).coalesce()
+    return torch.sparse_coo_tensor(
+        indices, values.to(DTYPE), tuple(shape), check_invariants=False
+    ).coalesce()

@@ -66,8 +66,9 @@ class Builder:
         self.integer += [integer] * len(np.atleast_1d(lo))
         return np.arange(start, len(self.col_lo))
 
-    def add_rows(self, r: np.ndarray, c: np.ndarray, v: np.ndarray, lo: np.ndarray,
-                 hi: np.ndarray) -> None:
+    def add_rows(
+        self, r: np.ndarray, c: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    ) -> None:
         """Rows given in COO form with local row numbers ``0..len(lo)-1``."""
         self.rows.append(np.asarray(r, dtype=np.int64) + self.n_rows)
         self.cols.append(np.asarray(c, dtype=np.int64))
@@ -78,15 +79,23 @@ class Builder:
 
     def data(self, relax: bool = False) -> ModelData:
         n = len(self.col_lo)
+
         def cat(xs: list[np.ndarray], dt: type) -> np.ndarray:
             return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dtype=dt)
 
-        a = sp.csr_matrix((cat(self.vals, float), (cat(self.rows, np.int64),
-                                                    cat(self.cols, np.int64))),
-                          shape=(self.n_rows, n))
+        a = sp.csr_matrix(
+            (cat(self.vals, float), (cat(self.rows, np.int64), cat(self.cols, np.int64))),
+            shape=(self.n_rows, n),
+        )
         integer = np.zeros(n, dtype=bool) if relax else np.array(self.integer, dtype=bool)
-        return ModelData(a, cat(self.row_lo, float), cat(self.row_hi, float),
-                         np.array(self.col_lo), np.array(self.col_hi), integer)
+        return ModelData(
+            a,
+            cat(self.row_lo, float),
+            cat(self.row_hi, float),
+            np.array(self.col_lo),
+            np.array(self.col_hi),
+            integer,
+        )
 
 
 def supports_milp(net: Network) -> bool:
@@ -116,14 +125,17 @@ def encode(
         elif isinstance(layer, MaxPool):
             cur = _encode_maxpool(b, layer, cur, in_lo, in_hi)
         else:
-            raise UnsupportedLayerError(f"Layer {i} ({type(layer).__name__}) has no exact MILP "
-                                        "encoding; only bounds and attacks handle it.")
+            raise UnsupportedLayerError(
+                f"Layer {i} ({type(layer).__name__}) has no exact MILP "
+                "encoding; only bounds and attacks handle it."
+            )
         outs.append(cur)
     return b, outs
 
 
-def _encode_linear(b: Builder, layer: Linear, x: np.ndarray, lo: np.ndarray,
-                   hi: np.ndarray) -> np.ndarray:
+def _encode_linear(
+    b: Builder, layer: Linear, x: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
     z = b.add_cols(lo, hi)
     w = layer.csr().tocoo()
     n = layer.n_out
@@ -135,8 +147,9 @@ def _encode_linear(b: Builder, layer: Linear, x: np.ndarray, lo: np.ndarray,
     return z
 
 
-def _encode_relu(b: Builder, z: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                 zero: list[int]) -> np.ndarray:
+def _encode_relu(
+    b: Builder, z: np.ndarray, lo: np.ndarray, hi: np.ndarray, zero: list[int]
+) -> np.ndarray:
     out = z.copy()
     dead = hi <= 0
     if dead.any():
@@ -152,18 +165,34 @@ def _encode_relu(b: Builder, z: np.ndarray, lo: np.ndarray, hi: np.ndarray,
         zi = z[unstable]
         rng = np.arange(m)
         # y - z >= 0 ; y - z - l a <= -l ; y - u a <= 0
-        b.add_rows(np.concatenate([rng, rng]), np.concatenate([y, zi]),
-                   np.concatenate([np.ones(m), -np.ones(m)]), np.zeros(m), np.full(m, np.inf))
-        b.add_rows(np.concatenate([rng, rng, rng]), np.concatenate([y, zi, a]),
-                   np.concatenate([np.ones(m), -np.ones(m), -lu]), np.full(m, -np.inf), -lu)
-        b.add_rows(np.concatenate([rng, rng]), np.concatenate([y, a]),
-                   np.concatenate([np.ones(m), -uu]), np.full(m, -np.inf), np.zeros(m))
+        b.add_rows(
+            np.concatenate([rng, rng]),
+            np.concatenate([y, zi]),
+            np.concatenate([np.ones(m), -np.ones(m)]),
+            np.zeros(m),
+            np.full(m, np.inf),
+        )
+        b.add_rows(
+            np.concatenate([rng, rng, rng]),
+            np.concatenate([y, zi, a]),
+            np.concatenate([np.ones(m), -np.ones(m), -lu]),
+            np.full(m, -np.inf),
+            -lu,
+        )
+        b.add_rows(
+            np.concatenate([rng, rng]),
+            np.concatenate([y, a]),
+            np.concatenate([np.ones(m), -uu]),
+            np.full(m, -np.inf),
+            np.zeros(m),
+        )
         out[unstable] = y
     return out
 
 
-def _encode_maxpool(b: Builder, layer: MaxPool, x: np.ndarray, lo: np.ndarray,
-                    hi: np.ndarray) -> np.ndarray:
+def _encode_maxpool(
+    b: Builder, layer: MaxPool, x: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
     out = np.zeros(layer.n_out, dtype=np.int64)
     groups = layer.groups.numpy()
     for o in range(layer.n_out):
@@ -179,12 +208,22 @@ def _encode_maxpool(b: Builder, layer: MaxPool, x: np.ndarray, lo: np.ndarray,
         a = b.add_cols(np.zeros(cand.size), np.ones(cand.size), integer=True)
         m = cand.size
         rng = np.arange(m)
-        b.add_rows(np.concatenate([rng, rng]), np.concatenate([np.full(m, y), x[cand]]),
-                   np.concatenate([np.ones(m), -np.ones(m)]), np.zeros(m), np.full(m, np.inf))
+        b.add_rows(
+            np.concatenate([rng, rng]),
+            np.concatenate([np.full(m, y), x[cand]]),
+            np.concatenate([np.ones(m), -np.ones(m)]),
+            np.zeros(m),
+            np.full(m, np.inf),
+        )
         big = u_max - lo[cand]
         # y <= x_j + (u_max - l_j)(1 - a_j)
-        b.add_rows(np.concatenate([rng, rng, rng]), np.concatenate([np.full(m, y), x[cand], a]),
-                   np.concatenate([np.ones(m), -np.ones(m), big]), np.full(m, -np.inf), big)
+        b.add_rows(
+            np.concatenate([rng, rng, rng]),
+            np.concatenate([np.full(m, y), x[cand], a]),
+            np.concatenate([np.ones(m), -np.ones(m), big]),
+            np.full(m, -np.inf),
+            big,
+        )
         b.add_rows(np.zeros(m), a, np.ones(m), np.ones(1), np.ones(1))
         out[o] = y
     return out
@@ -203,8 +242,13 @@ class TighteningConfig:
     alpha_steps: int = 0
 
 
-def tighten(net: Network, lo: torch.Tensor, hi: torch.Tensor,
-            config: TighteningConfig, start: LayerBounds | None = None) -> LayerBounds:
+def tighten(
+    net: Network,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    config: TighteningConfig,
+    start: LayerBounds | None = None,
+) -> LayerBounds:
     """Sound per-layer bounds at the requested tightening level.
 
     ``start``: bounds already known sound over this same box (e.g. the caller's CROWN pass);
@@ -238,8 +282,14 @@ def tighten(net: Network, lo: torch.Tensor, hi: torch.Tensor,
     return bounds
 
 
-def _tighten_layer(net: Network, bounds: LayerBounds, k: int, relax: bool,
-                   config: TighteningConfig, deadline: float) -> LayerBounds:
+def _tighten_layer(
+    net: Network,
+    bounds: LayerBounds,
+    k: int,
+    relax: bool,
+    config: TighteningConfig,
+    deadline: float,
+) -> LayerBounds:
     lower, upper = bounds.lower[k].clone(), bounds.upper[k].clone()
     unstable = torch.nonzero((lower < 0) & (upper > 0))[:, 0].tolist()
     if not unstable:

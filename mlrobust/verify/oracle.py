@@ -58,8 +58,9 @@ class OnnxOracle:
         try:
             import onnxruntime as ort
         except ImportError as exc:
-            raise SolverError("Re-checking ONNX counterexamples needs onnxruntime: "
-                              "pip install onnxruntime.") from exc
+            raise SolverError(
+                "Re-checking ONNX counterexamples needs onnxruntime: pip install onnxruntime."
+            ) from exc
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         self._s = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
@@ -69,13 +70,16 @@ class OnnxOracle:
         self.dtype = np.dtype(np.float64 if "double" in inp.type else np.float32)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        outs = [self._s.run(None, {self._name: row.reshape(self._shape).astype(self.dtype)})[0]
-                for row in x]
+        outs = [
+            self._s.run(None, {self._name: row.reshape(self._shape).astype(self.dtype)})[0]
+            for row in x
+        ]
         return np.stack([o.reshape(-1) for o in outs]).astype(np.float64)
 
 
-def snap_into_box(x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                  dtype: np.dtype) -> np.ndarray | None:
+def snap_into_box(
+    x: np.ndarray, lo: np.ndarray, hi: np.ndarray, dtype: np.dtype
+) -> np.ndarray | None:
     """``x`` clipped to ``[lo, hi]`` and cast to ``dtype`` so that the cast values still lie in
     the box (checked in float64); None when the box is too thin for ``dtype``."""
     y = np.clip(x, lo, hi).astype(dtype)

@@ -45,8 +45,10 @@ class Clause:
 
     def __post_init__(self) -> None:
         if self.c.dim() != 2 or self.d.shape != (self.c.shape[0],):
-            raise InputError(f"Clause needs c [m, L] and d [m]; got {tuple(self.c.shape)}, "
-                             f"{tuple(self.d.shape)}.")
+            raise InputError(
+                f"Clause needs c [m, L] and d [m]; got {tuple(self.c.shape)}, "
+                f"{tuple(self.d.shape)}."
+            )
         if not 1 <= self.at_least <= self.c.shape[0]:
             raise InputError(f"Clause at_least={self.at_least} must be in 1..{self.c.shape[0]}.")
 
@@ -79,8 +81,10 @@ class OutputSpec:
             raise InputError("An OutputSpec needs at least one clause.")
         for cl in self.clauses:
             if cl.c.shape[1] != self.n_outputs:
-                raise InputError(f"Clause has {cl.c.shape[1]} output columns, the spec "
-                                 f"declares {self.n_outputs} outputs.")
+                raise InputError(
+                    f"Clause has {cl.c.shape[1]} output columns, the spec "
+                    f"declares {self.n_outputs} outputs."
+                )
 
     def value(self, y: torch.Tensor) -> torch.Tensor:
         """Largest clause value, ``[N]``; ``>= 0`` means the property is violated at ``y``."""
@@ -122,16 +126,19 @@ def enters_topk_spec(label: int, k: int, n: int) -> OutputSpec:
     if not 1 <= k < n:
         raise InputError(f"top-k needs 1 <= k < number of labels ({n}), got k={k}.")
     c, _ = _rival_rows(label, n)
-    return OutputSpec((Clause(-c, torch.zeros(n - 1, dtype=DTYPE), n - k),), n,
-                      f"enter-top{k}[{label}]")
+    return OutputSpec(
+        (Clause(-c, torch.zeros(n - 1, dtype=DTYPE), n - k),), n, f"enter-top{k}[{label}]"
+    )
 
 
 def pairwise_topk_specs(target: int, k: int, n: int) -> OutputSpec:
     """The paper-000 formulation: one conjunction clause per set of ``k`` rivals (all of them
     beat the target). Equivalent to :func:`topk_spec` but with C(n-1, k) clauses."""
     c, rivals = _rival_rows(target, n)
-    clauses = tuple(Clause(c[list(sub)], torch.zeros(k, dtype=DTYPE), k)
-                    for sub in itertools.combinations(range(len(rivals)), k))
+    clauses = tuple(
+        Clause(c[list(sub)], torch.zeros(k, dtype=DTYPE), k)
+        for sub in itertools.combinations(range(len(rivals)), k)
+    )
     return OutputSpec(clauses, n, f"pairwise-top{k}[{target}]")
 
 

@@ -100,8 +100,12 @@ class VerificationResult:
 
 
 def verify(
-    net: Network, lo: torch.Tensor, hi: torch.Tensor, specs: Sequence[OutputSpec],
-    oracle: Oracle, config: VerifierConfig = VerifierConfig(),
+    net: Network,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    specs: Sequence[OutputSpec],
+    oracle: Oracle,
+    config: VerifierConfig = VerifierConfig(),
     bounds: LayerBounds | None = None,
 ) -> tuple[VerificationResult, ...]:
     """Verify each spec over the input box ``[lo, hi]`` (shape of one input, any layout).
@@ -119,8 +123,10 @@ def verify(
     for s in specs:
         if s.n_outputs != n_out:
             from mlrobust.errors import InputError
-            raise InputError(f"Spec {s.name!r} is over {s.n_outputs} outputs but the network "
-                             f"has {n_out}.")
+
+            raise InputError(
+                f"Spec {s.name!r} is over {s.n_outputs} outputs but the network has {n_out}."
+            )
     results: dict[int, VerificationResult] = {}
     # one attack budget for all specs, so many labels per image cannot eat the timeout
     attack_end = t0 + min(config.attack_time_s, 0.2 * config.timeout_s)
@@ -131,41 +137,61 @@ def verify(
             results[i] = _done(Verdict.FALSIFIED, math.inf, val, x, x, t0, 0, 0, "attack", net)
     todo = [i for i in range(len(specs)) if i not in results]
     proven: dict[int, float] = {}  # spec -> proven bound of the clauses BaB closed
-    if (todo and config.bab and not config.exact_objective and supports_bab(net)
-            and (config.bab_maxpool or bab_is_complete(net))):
+    if (
+        todo
+        and config.bab
+        and not config.exact_objective
+        and supports_bab(net)
+        and (config.bab_maxpool or bab_is_complete(net))
+    ):
         bab_end = time.monotonic() + config.bab_fraction * (deadline - time.monotonic())
-        root = bounds if bounds is not None else crown_bounds(net, lo, hi, config.alpha_steps,
-                                                              deadline=bab_end)
+        root = (
+            bounds
+            if bounds is not None
+            else crown_bounds(net, lo, hi, config.alpha_steps, deadline=bab_end)
+        )
         for i in todo:
             out = _bab_spec(net, root, specs[i], oracle, config, t0, bab_end)
             if isinstance(out, VerificationResult):
                 results[i] = out
             else:
-                specs = [*specs[:i], out[0], *specs[i + 1:]]
+                specs = [*specs[:i], out[0], *specs[i + 1 :]]
                 proven[i] = out[1]
         todo = [i for i in range(len(specs)) if i not in results]
     if not todo:
         return tuple(results[i] for i in range(len(specs)))
     exact = supports_milp(net)
     level = config.tightening if exact else min(config.tightening, Tightening.CROWN)
-    tcfg = TighteningConfig(level=level, lp_time_s=config.lp_neuron_time_s,
-                            mip_time_s=config.mip_neuron_time_s, backend=config.backend,
-                            total_time_s=(deadline - time.monotonic()) * config.tighten_fraction,
-                            threads=config.threads, alpha_steps=config.alpha_steps)
+    tcfg = TighteningConfig(
+        level=level,
+        lp_time_s=config.lp_neuron_time_s,
+        mip_time_s=config.mip_neuron_time_s,
+        backend=config.backend,
+        total_time_s=(deadline - time.monotonic()) * config.tighten_fraction,
+        threads=config.threads,
+        alpha_steps=config.alpha_steps,
+    )
     tight = tighten(net, lo, hi, tcfg, start=bounds)
     n_unst = unstable_count(net, tight)
     for i in todo:
         res = _verify_spec(net, tight, specs[i], oracle, config, t0, deadline, n_unst, exact)
         if i in proven:
-            res = replace(res, objective_bound=max(res.objective_bound, proven[i]),
-                          method=f"bab+{res.method}")
+            res = replace(
+                res, objective_bound=max(res.objective_bound, proven[i]), method=f"bab+{res.method}"
+            )
         results[i] = res
     return tuple(results[i] for i in range(len(specs)))
 
 
-def _bab_spec(net: Network, bounds: LayerBounds, spec: OutputSpec, oracle: Oracle,
-              config: VerifierConfig, t0: float, deadline: float,
-              ) -> VerificationResult | tuple[OutputSpec, float]:
+def _bab_spec(
+    net: Network,
+    bounds: LayerBounds,
+    spec: OutputSpec,
+    oracle: Oracle,
+    config: VerifierConfig,
+    t0: float,
+    deadline: float,
+) -> VerificationResult | tuple[OutputSpec, float]:
     """Branch and bound clause by clause until ``deadline``. Returns the final result when
     every clause is proven or one is falsified; otherwise the spec reduced to its open clauses
     and the largest proven bound of the closed ones (for the MILP stage)."""
@@ -176,12 +202,23 @@ def _bab_spec(net: Network, bounds: LayerBounds, spec: OutputSpec, oracle: Oracl
         if time.monotonic() > deadline:
             open_clauses.append(cl)
             continue
-        res = branch_and_bound(net, bounds, cl, lambda x: _recheck(x, lo, hi, spec, oracle),
-                               deadline, bab_cfg)
+        res = branch_and_bound(
+            net, bounds, cl, lambda x: _recheck(x, lo, hi, spec, oracle), deadline, bab_cfg
+        )
         domains += res.domains
         if res.counterexample is not None:
-            return _done(Verdict.FALSIFIED, math.inf, res.value, res.counterexample,
-                         res.counterexample, t0, domains, 0, "bab", net)
+            return _done(
+                Verdict.FALSIFIED,
+                math.inf,
+                res.value,
+                res.counterexample,
+                res.counterexample,
+                t0,
+                domains,
+                0,
+                "bab",
+                net,
+            )
         if res.proven:
             bound = max(bound, res.bound)
         else:
@@ -191,18 +228,37 @@ def _bab_spec(net: Network, bounds: LayerBounds, spec: OutputSpec, oracle: Oracl
     return replace(spec, clauses=tuple(open_clauses)), bound
 
 
-def _done(verdict: Verdict, bound: float, value: float | None, cex: torch.Tensor | None,
-          weak: torch.Tensor | None, t0: float, nodes: int, n_unst: int, method: str,
-          net: Network, message: str = "") -> VerificationResult:
+def _done(
+    verdict: Verdict,
+    bound: float,
+    value: float | None,
+    cex: torch.Tensor | None,
+    weak: torch.Tensor | None,
+    t0: float,
+    nodes: int,
+    n_unst: int,
+    method: str,
+    net: Network,
+    message: str = "",
+) -> VerificationResult:
     shape = net.input_shape
     return VerificationResult(
-        verdict, bound, value, None if cex is None else cex.reshape(shape),
-        None if weak is None else weak.reshape(shape), time.monotonic() - t0, nodes, n_unst,
-        method, message)
+        verdict,
+        bound,
+        value,
+        None if cex is None else cex.reshape(shape),
+        None if weak is None else weak.reshape(shape),
+        time.monotonic() - t0,
+        nodes,
+        n_unst,
+        method,
+        message,
+    )
 
 
-def _recheck(x: np.ndarray, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec,
-             oracle: Oracle) -> tuple[torch.Tensor, float] | None:
+def _recheck(
+    x: np.ndarray, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec, oracle: Oracle
+) -> tuple[torch.Tensor, float] | None:
     """Snap a candidate into the box and evaluate the real model; the witness if it violates."""
     snapped = snap_into_box(x, lo.numpy(), hi.numpy(), oracle.dtype)
     if snapped is None:
@@ -214,14 +270,22 @@ def _recheck(x: np.ndarray, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec
     return None
 
 
-def _attack(net: Network, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec, oracle: Oracle,
-            config: VerifierConfig, time_s: float) -> tuple[torch.Tensor, float] | None:
+def _attack(
+    net: Network,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    spec: OutputSpec,
+    oracle: Oracle,
+    config: VerifierConfig,
+    time_s: float,
+) -> tuple[torch.Tensor, float] | None:
     """Batched PGD on the IR (see :mod:`mlrobust.verify.attack`); the best few candidates are
     re-checked on the real model."""
     if config.attack_steps <= 0 or time_s <= 0:
         return None
-    acfg = AttackConfig(steps=config.attack_steps, restarts=config.attack_restarts,
-                        time_s=time_s, seed=config.seed)
+    acfg = AttackConfig(
+        steps=config.attack_steps, restarts=config.attack_restarts, time_s=time_s, seed=config.seed
+    )
     cands = pgd_candidates(net, lo, hi, spec, acfg)
     if not len(cands):
         return None
@@ -236,33 +300,63 @@ def _attack(net: Network, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec, 
     return None
 
 
-def _clause_upper_crown(net: Network, bounds: LayerBounds, cl: Clause, steps: int,
-                        deadline: float) -> float:
-    _, up = alpha_crown(net, bounds, cl.c.to(DTYPE), cl.d.to(DTYPE), steps=steps,
-                        deadline=deadline)
+def _clause_upper_crown(
+    net: Network, bounds: LayerBounds, cl: Clause, steps: int, deadline: float
+) -> float:
+    _, up = alpha_crown(net, bounds, cl.c.to(DTYPE), cl.d.to(DTYPE), steps=steps, deadline=deadline)
     # the at_least-th largest form is at most the at_least-th largest upper bound
     return float(up.topk(cl.at_least).values[-1])
 
 
-def _verify_spec(net: Network, bounds: LayerBounds, spec: OutputSpec, oracle: Oracle,
-                 config: VerifierConfig, t0: float, deadline: float,
-                 n_unst: int, exact: bool = True) -> VerificationResult:
+def _verify_spec(
+    net: Network,
+    bounds: LayerBounds,
+    spec: OutputSpec,
+    oracle: Oracle,
+    config: VerifierConfig,
+    t0: float,
+    deadline: float,
+    n_unst: int,
+    exact: bool = True,
+) -> VerificationResult:
     """Per clause: alpha-CROWN, then (``exact``: the network has a MILP encoding) the MILP."""
     lo, hi = bounds.box
     best_bound, best_val, best_x, nodes = -math.inf, None, None, 0
     method = "crown"
     for cl in spec.clauses:
         if time.monotonic() > deadline:
-            return _done(Verdict.UNKNOWN, math.inf, best_val, None, _t(best_x), t0, nodes,
-                         n_unst, method, net, "time limit")
+            return _done(
+                Verdict.UNKNOWN,
+                math.inf,
+                best_val,
+                None,
+                _t(best_x),
+                t0,
+                nodes,
+                n_unst,
+                method,
+                net,
+                "time limit",
+            )
         ub = _clause_upper_crown(net, bounds, cl, config.alpha_steps, deadline)
         if ub < -config.margin and not config.exact_objective:
             best_bound = max(best_bound, ub)
             continue
         if not exact:
-            return _done(Verdict.UNKNOWN, math.inf, best_val, None, _t(best_x), t0, nodes,
-                         n_unst, method, net, "bounds inconclusive and the network has no "
-                         "exact MILP encoding (sigmoid): incomplete")
+            return _done(
+                Verdict.UNKNOWN,
+                math.inf,
+                best_val,
+                None,
+                _t(best_x),
+                t0,
+                nodes,
+                n_unst,
+                method,
+                net,
+                "bounds inconclusive and the network has no "
+                "exact MILP encoding (sigmoid): incomplete",
+            )
         method = "milp"
         out = _milp_clause(net, bounds, cl, config, deadline)
         nodes += out[3]
@@ -273,24 +367,49 @@ def _verify_spec(net: Network, bounds: LayerBounds, spec: OutputSpec, oracle: Or
         if x is not None and val is not None and val >= -config.margin:
             hit = _recheck(x, lo, hi, spec, oracle)
             if hit is not None:
-                return _done(Verdict.FALSIFIED, best_bound, hit[1], hit[0], hit[0], t0, nodes,
-                             n_unst, method, net)
-            log.warning("MILP witness (value %.3g) does not reproduce on the real model; "
-                        "not reported as a counterexample", val)
+                return _done(
+                    Verdict.FALSIFIED,
+                    best_bound,
+                    hit[1],
+                    hit[0],
+                    hit[0],
+                    t0,
+                    nodes,
+                    n_unst,
+                    method,
+                    net,
+                )
+            log.warning(
+                "MILP witness (value %.3g) does not reproduce on the real model; "
+                "not reported as a counterexample",
+                val,
+            )
         if bound >= -config.margin:
-            return _done(Verdict.UNKNOWN, max(best_bound, bound), best_val, None,
-                         _t(best_x), t0, nodes, n_unst, method, net,
-                         "time limit or unreproduced witness")
-    return _done(Verdict.VERIFIED, best_bound, best_val, None, _t(best_x), t0, nodes, n_unst,
-                 method, net)
+            return _done(
+                Verdict.UNKNOWN,
+                max(best_bound, bound),
+                best_val,
+                None,
+                _t(best_x),
+                t0,
+                nodes,
+                n_unst,
+                method,
+                net,
+                "time limit or unreproduced witness",
+            )
+    return _done(
+        Verdict.VERIFIED, best_bound, best_val, None, _t(best_x), t0, nodes, n_unst, method, net
+    )
 
 
 def _t(x: np.ndarray | None) -> torch.Tensor | None:
     return None if x is None else torch.from_numpy(x)
 
 
-def _milp_clause(net: Network, bounds: LayerBounds, cl: Clause, config: VerifierConfig,
-                 deadline: float) -> tuple[float, float | None, np.ndarray | None, int]:
+def _milp_clause(
+    net: Network, bounds: LayerBounds, cl: Clause, config: VerifierConfig, deadline: float
+) -> tuple[float, float | None, np.ndarray | None, int]:
     """Maximise the clause value; returns (proven upper bound, best value, best x, nodes)."""
     builder, outs = encode(net, bounds)
     y = outs[-1]
@@ -315,8 +434,12 @@ def _milp_clause(net: Network, bounds: LayerBounds, cl: Clause, config: Verifier
                 bound = math.inf  # always feasible: infeasible means numerical trouble
             val = res.value
             better = val is not None and (best[1] is None or val > best[1])
-            best = (max(best[0], bound), val if better else best[1],
-                    res.x[:n_in] if better and res.x is not None else best[2], nodes)
+            best = (
+                max(best[0], bound),
+                val if better else best[1],
+                res.x[:n_in] if better and res.x is not None else best[2],
+                nodes,
+            )
             if res.status != Status.OPTIMAL and bound >= -config.margin:
                 return (math.inf, best[1], best[2], nodes)
             if val is not None and val >= 0 and not config.exact_objective:
@@ -338,11 +461,15 @@ def _milp_clause(net: Network, bounds: LayerBounds, cl: Clause, config: Verifier
             cols.append(int(bvars[r]))
             vals.append(big)
             rhs += big
-        builder.add_rows(np.zeros(len(cols)), np.array(cols), np.array(vals), np.array([-np.inf]),
-                         np.array([rhs]))
+        builder.add_rows(
+            np.zeros(len(cols)),
+            np.array(cols),
+            np.array(vals),
+            np.array([-np.inf]),
+            np.array([rhs]),
+        )
     if counting and bvars is not None:
-        builder.add_rows(np.zeros(m), bvars, np.ones(m), np.array([float(k)]),
-                         np.array([float(k)]))
+        builder.add_rows(np.zeros(m), bvars, np.ones(m), np.array([float(k)]), np.array([float(k)]))
     session = open_session(builder.data(), config.backend, config.threads, config.seed)
     left = deadline - time.monotonic()
     if left <= 0:

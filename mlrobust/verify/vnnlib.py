@@ -79,16 +79,18 @@ def parse_vnnlib(text: str, source: str = "<string>") -> VnnlibProperty:
     formulas: list[Sexp] = []
     for e in exprs:
         if not isinstance(e, list) or not e or not isinstance(e[0], Tok):
-            raise CorruptFileError(f"{source}:{_line(e)}: expected (declare-const ...) or "
-                                   "(assert ...).")
+            raise CorruptFileError(
+                f"{source}:{_line(e)}: expected (declare-const ...) or (assert ...)."
+            )
         head = e[0].text
         if head == "declare-const":
             if len(e) != 3 or not isinstance(e[1], Tok):
                 raise CorruptFileError(f"{source}:{e[0].line}: malformed declare-const.")
             m = re.fullmatch(r"([XY])_(\d+)", e[1].text)
             if not m:
-                raise CorruptFileError(f"{source}:{e[0].line}: variable {e[1].text!r} is not "
-                                       "X_i or Y_j.")
+                raise CorruptFileError(
+                    f"{source}:{e[0].line}: variable {e[1].text!r} is not X_i or Y_j."
+                )
             (xs if m.group(1) == "X" else ys).add(int(m.group(2)))
         elif head == "assert":
             if len(e) != 2:
@@ -101,8 +103,9 @@ def parse_vnnlib(text: str, source: str = "<string>") -> VnnlibProperty:
     for f in formulas:
         dnf = [a + b for a in dnf for b in _dnf(f, source)]
         if len(dnf) > MAX_DNF_TERMS:
-            raise CorruptFileError(f"{source}:{_line(f)}: the property expands to more than "
-                                   f"{MAX_DNF_TERMS} cases.")
+            raise CorruptFileError(
+                f"{source}:{_line(f)}: the property expands to more than {MAX_DNF_TERMS} cases."
+            )
     groups: dict[tuple[tuple[float, ...], tuple[float, ...]], list[Clause]] = {}
     for term in dnf:
         lo, hi = [-float("inf")] * n_in, [float("inf")] * n_in
@@ -111,9 +114,11 @@ def parse_vnnlib(text: str, source: str = "<string>") -> VnnlibProperty:
             kinds = {v[0] for v in coefs}
             if kinds == {"X"}:
                 if len(coefs) != 1:
-                    raise CorruptFileError(f"{source}:{line}: input constraints must bound one "
-                                           "variable each (X_i vs a constant).")
-                (var, a), = coefs.items()
+                    raise CorruptFileError(
+                        f"{source}:{line}: input constraints must bound one "
+                        "variable each (X_i vs a constant)."
+                    )
+                ((var, a),) = coefs.items()
                 i = int(var[2:])
                 bound = -const / a  # a x + const >= 0
                 if a > 0:
@@ -130,11 +135,14 @@ def parse_vnnlib(text: str, source: str = "<string>") -> VnnlibProperty:
         else:
             for i in range(n_in):
                 if lo[i] == -float("inf") or hi[i] == float("inf"):
-                    raise CorruptFileError(f"{source}: input X_{i} is unbounded; every input "
-                                           "needs a lower and an upper bound.")
+                    raise CorruptFileError(
+                        f"{source}: input X_{i} is unbounded; every input "
+                        "needs a lower and an upper bound."
+                    )
                 if lo[i] > hi[i]:
-                    raise CorruptFileError(f"{source}: input X_{i} has an empty range "
-                                           f"[{lo[i]}, {hi[i]}].")
+                    raise CorruptFileError(
+                        f"{source}: input X_{i} has an empty range [{lo[i]}, {hi[i]}]."
+                    )
             c = torch.zeros(max(len(rows), 1), n_out, dtype=DTYPE)
             d = torch.zeros(max(len(rows), 1), dtype=DTYPE)
             for r, (coefs, const) in enumerate(rows):
@@ -144,9 +152,14 @@ def parse_vnnlib(text: str, source: str = "<string>") -> VnnlibProperty:
             groups.setdefault((tuple(lo), tuple(hi)), []).append(Clause(c, d, c.shape[0]))
     if not groups:
         raise CorruptFileError(f"{source}: the property has no satisfiable case.")
-    regions = tuple(Region(torch.tensor(lo, dtype=DTYPE), torch.tensor(hi, dtype=DTYPE),
-                           OutputSpec(tuple(cls), n_out, source))
-                    for (lo, hi), cls in groups.items())
+    regions = tuple(
+        Region(
+            torch.tensor(lo, dtype=DTYPE),
+            torch.tensor(hi, dtype=DTYPE),
+            OutputSpec(tuple(cls), n_out, source),
+        )
+        for (lo, hi), cls in groups.items()
+    )
     return VnnlibProperty(regions, n_in, n_out)
 
 
@@ -214,8 +227,10 @@ def _dnf(f: Sexp, source: str) -> list[list[tuple[Linear, int]]]:
             coefs[v] = coefs.get(v, 0.0) - c
         coefs = {v: c for v, c in coefs.items() if c != 0}
         return [[((coefs, first[1] - second[1]), f[0].line)]]
-    raise CorruptFileError(f"{source}:{f[0].line}: unsupported operator {op!r} (VNN-LIB 1.0 "
-                           "supports and, or, <=, >=, <, >).")
+    raise CorruptFileError(
+        f"{source}:{f[0].line}: unsupported operator {op!r} (VNN-LIB 1.0 "
+        "supports and, or, <=, >=, <, >)."
+    )
 
 
 def _term(t: Sexp, source: str) -> Linear:
@@ -225,8 +240,9 @@ def _term(t: Sexp, source: str) -> Linear:
         try:
             return {}, float(t.text)
         except ValueError:
-            raise CorruptFileError(f"{source}:{t.line}: {t.text!r} is neither a number nor "
-                                   "an X_i/Y_j variable.") from None
+            raise CorruptFileError(
+                f"{source}:{t.line}: {t.text!r} is neither a number nor an X_i/Y_j variable."
+            ) from None
     if not t or not isinstance(t[0], Tok):
         raise CorruptFileError(f"{source}:{_line(t)}: malformed term.")
     op = t[0].text
@@ -245,8 +261,7 @@ def _term(t: Sexp, source: str) -> Linear:
     if op == "*" and len(parts) == 2:
         (c1, k1), (c2, k2) = parts
         if c1 and c2:
-            raise CorruptFileError(f"{source}:{t[0].line}: product of two variables is not "
-                                   "linear.")
+            raise CorruptFileError(f"{source}:{t[0].line}: product of two variables is not linear.")
         if c1:
             return {v: c * k2 for v, c in c1.items()}, k1 * k2
         return {v: c * k1 for v, c in c2.items()}, k1 * k2

@@ -104,8 +104,9 @@ def _wide_lp(m, d, seed, negatives=2):
     return a, b
 
 
-@pytest.mark.parametrize(("m", "d", "seed"), [(3, 500, 0), (8, 2000, 1), (20, 3000, 2),
-                                               (40, 1500, 3)])
+@pytest.mark.parametrize(
+    ("m", "d", "seed"), [(3, 500, 0), (8, 2000, 1), (20, 3000, 2), (40, 1500, 3)]
+)
 def test_sifting_matches_simplex(m, d, seed):
     a, b = _wide_lp(m, d, seed, negatives=min(m, 4))
     simplex = solve_min_linf(a, b, method=LPMethod.SIMPLEX)
@@ -155,7 +156,9 @@ def test_attack_sifting_and_simplex_agree():
     model = tiny_cnn(6, seed=5)
     x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(6))
     goal = AttackGoal.random(2, 6, size=1, seed=7)
-    runs = [MLALP(MLALPConfig(method=m))(model, x, goal, LinfBall(1.0))
-            for m in (LPMethod.SIFTING, LPMethod.SIMPLEX)]
+    runs = [
+        MLALP(MLALPConfig(method=m))(model, x, goal, LinfBall(1.0))
+        for m in (LPMethod.SIFTING, LPMethod.SIMPLEX)
+    ]
     assert torch.equal(runs[0].success, runs[1].success)
     assert torch.allclose(runs[0].x_adv, runs[1].x_adv, atol=1e-4)

@@ -18,9 +18,23 @@ def _digit_graph(path) -> None:  # noqa: ANN001
 
 def test_train_with_graph_adds_ancestor_labels(tmp_path) -> None:
     _digit_graph(tmp_path / "g.json")
-    result = CliRunner().invoke(app, [
-        "train", str(tmp_path / "m"), "--dataset", "samples", "--arch", "mlp", "--epochs", "1",
-        "--n-test", "16", "--graph", str(tmp_path / "g.json")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(tmp_path / "m"),
+            "--dataset",
+            "samples",
+            "--arch",
+            "mlp",
+            "--epochs",
+            "1",
+            "--n-test",
+            "16",
+            "--graph",
+            str(tmp_path / "g.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "m.json").read_text())
     assert meta["label_names"][:10] == [str(i) for i in range(10)]
@@ -31,8 +45,20 @@ def test_train_with_graph_adds_ancestor_labels(tmp_path) -> None:
 
 
 def test_train_with_missing_graph_is_a_clear_error(tmp_path) -> None:
-    result = CliRunner().invoke(app, [
-        "train", str(tmp_path / "m"), "--dataset", "samples", "--arch", "mlp", "--epochs", "1",
-        "--graph", str(tmp_path / "nope.json")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(tmp_path / "m"),
+            "--dataset",
+            "samples",
+            "--arch",
+            "mlp",
+            "--epochs",
+            "1",
+            "--graph",
+            str(tmp_path / "nope.json"),
+        ],
+    )
     assert result.exit_code != 0
     assert "not found" in result.output

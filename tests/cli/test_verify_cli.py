@@ -15,15 +15,19 @@ runner = CliRunner()
 
 
 @pytest.mark.parametrize("bab", ["--bab", "--no-bab"])
-@pytest.mark.parametrize(("onnx", "prop", "answer"), [
-    ("test/test_sat.onnx", "test/test_prop.vnnlib", "sat"),
-    ("mnistfc/mnist-net_256x2.onnx", "mnistfc/prop_2_0.03.vnnlib.gz", "unsat"),
-])
+@pytest.mark.parametrize(
+    ("onnx", "prop", "answer"),
+    [
+        ("test/test_sat.onnx", "test/test_prop.vnnlib", "sat"),
+        ("mnistfc/mnist-net_256x2.onnx", "mnistfc/prop_2_0.03.vnnlib.gz", "unsat"),
+    ],
+)
 def test_vnncomp_mode_prints_the_answer(bab: str, onnx: str, prop: str, answer: str) -> None:
     net = require_data("vnncomp2021", *onnx.split("/"))
     spec = require_data("vnncomp2021", *prop.split("/"))
-    res = runner.invoke(app, ["verify", "--onnx", str(net), "--vnnlib", str(spec),
-                              "--timeout", "60", bab])
+    res = runner.invoke(
+        app, ["verify", "--onnx", str(net), "--vnnlib", str(spec), "--timeout", "60", bab]
+    )
     assert res.exit_code == 0, res.output
     word, seconds = res.output.split()
     assert word == answer and float(seconds) >= 0

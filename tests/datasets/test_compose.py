@@ -76,8 +76,13 @@ def test_multi_fashion_grid_and_ancestors() -> None:
 
     class TinyGraph:  # the LabelGraph protocol used by with_ancestors
         labels = (*mf.label_names, "footwear", "thing")
-        _parents = {"Sandal": ["footwear"], "Sneaker": ["footwear"], "Ankle boot": ["footwear"],
-                    "footwear": ["thing"], "Bag": ["thing"]}
+        _parents = {
+            "Sandal": ["footwear"],
+            "Sneaker": ["footwear"],
+            "Ankle boot": ["footwear"],
+            "footwear": ["thing"],
+            "Bag": ["thing"],
+        }
 
         def parents(self, name):
             return self._parents.get(name, [])

@@ -20,7 +20,8 @@ def _write_images(folder, n=3, size=(8, 6)):
 def test_folder_with_csv(tmp_path) -> None:
     _write_images(tmp_path)
     (tmp_path / "labels.csv").write_text(
-        "filename,labels\nim0.png,cat;dog\nim1.png,dog\nim2.png,\n")
+        "filename,labels\nim0.png,cat;dog\nim1.png,dog\nim2.png,\n"
+    )
     data = image_folder(tmp_path)
     assert data.label_names == ("cat", "dog")
     assert data.x.shape == (3, 1, 8, 6)

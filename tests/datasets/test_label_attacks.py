@@ -68,9 +68,14 @@ def test_single_choice_is_spread_over_the_positives() -> None:
     assert torch.allclose(counts, torch.full((4,), 0.25), atol=0.04)
 
 
-@pytest.mark.parametrize("attack", [LabelAttack(removal=Removal.TARGETED, q=0.4),
-                                    LabelAttack(removal=Removal.RANDOM, q=0.4),
-                                    LabelAttack(removal=Removal.SINGLE)])
+@pytest.mark.parametrize(
+    "attack",
+    [
+        LabelAttack(removal=Removal.TARGETED, q=0.4),
+        LabelAttack(removal=Removal.RANDOM, q=0.4),
+        LabelAttack(removal=Removal.SINGLE),
+    ],
+)
 def test_deterministic_given_a_seed(attack) -> None:
     y = _labels()
     a, b = remove_labels(y, attack, seed=9), remove_labels(y, attack, seed=9)

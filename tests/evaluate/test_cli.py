@@ -14,14 +14,34 @@ def test_evaluate_then_compare(tmp_path: Path) -> None:
     b = tiny_checkpoint(tmp_path / "b.safetensors", seed=1)
     data = tiny_dataset(tmp_path / "d.npz")
     out = tmp_path / "rep"
-    args = ["evaluate", str(a), str(b), "--dataset", str(data), "-n", "2", "--eps", "0.05",
-            "--attacks", "mla-u", "--sizes", "1", "--steps", "10", "--workers", "1",
-            "--no-layered", "--out", str(out)]
+    args = [
+        "evaluate",
+        str(a),
+        str(b),
+        "--dataset",
+        str(data),
+        "-n",
+        "2",
+        "--eps",
+        "0.05",
+        "--attacks",
+        "mla-u",
+        "--sizes",
+        "1",
+        "--steps",
+        "10",
+        "--workers",
+        "1",
+        "--no-layered",
+        "--out",
+        str(out),
+    ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert json.loads((out / "a" / "results.json").read_text())["config"]["n"] == 2
-    res = CliRunner().invoke(app, ["compare", str(out / "a"), str(out / "b"), "--out",
-                                   str(out / "cmp")])
+    res = CliRunner().invoke(
+        app, ["compare", str(out / "a"), str(out / "b"), "--out", str(out / "cmp")]
+    )
     assert res.exit_code == 0, res.output
     assert (out / "cmp" / "compare.html").exists()
 

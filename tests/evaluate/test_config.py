@@ -12,8 +12,10 @@ from mlrobust.verify.milp import Tightening
 
 def test_toml_round_trip(tmp_path: Path) -> None:
     p = tmp_path / "eval.toml"
-    p.write_text('models = ["a.safetensors"]\nn = 5\neps = [0.01, 0.02]\nrule = "topk:2"\n'
-                 'tightening = "lp"\nattacks = ["mla-c"]\n')
+    p.write_text(
+        'models = ["a.safetensors"]\nn = 5\neps = [0.01, 0.02]\nrule = "topk:2"\n'
+        'tightening = "lp"\nattacks = ["mla-c"]\n'
+    )
     cfg = load_config(p)
     assert cfg.models == ("a.safetensors",) and cfg.n == 5 and cfg.eps == (0.01, 0.02)
     assert cfg.rule == TopK(2) and cfg.tightening == Tightening.LP
@@ -47,10 +49,12 @@ def test_bad_values(tmp_path: Path) -> None:
 
 def test_fingerprint_ignores_grid_but_not_limits() -> None:
     a = EvaluationConfig(models=("m",))
-    assert a.fingerprint("m") == EvaluationConfig(models=("m",), eps=(0.1,), n=3,
-                                                  workers=1).fingerprint("m")
-    assert a.fingerprint("m") != EvaluationConfig(models=("m",),
-                                                  verifier_timeout_s=9).fingerprint("m")
+    assert a.fingerprint("m") == EvaluationConfig(
+        models=("m",), eps=(0.1,), n=3, workers=1
+    ).fingerprint("m")
+    assert a.fingerprint("m") != EvaluationConfig(models=("m",), verifier_timeout_s=9).fingerprint(
+        "m"
+    )
 
 
 def test_fingerprint_changes_with_the_mlrobust_version(monkeypatch: pytest.MonkeyPatch) -> None:

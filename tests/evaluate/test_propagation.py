@@ -9,8 +9,14 @@ def _cell(eps, verdict, label=0):
 
 
 def test_verified_flows_down_and_falsified_flows_up() -> None:
-    cells = [_cell(0.01, "unknown"), _cell(0.02, "verified"), _cell(0.03, "unknown"),
-             _cell(0.04, "falsified"), _cell(0.05, "unknown"), _cell(0.01, "unknown", label=1)]
+    cells = [
+        _cell(0.01, "unknown"),
+        _cell(0.02, "verified"),
+        _cell(0.03, "unknown"),
+        _cell(0.04, "falsified"),
+        _cell(0.05, "unknown"),
+        _cell(0.01, "unknown", label=1),
+    ]
     out = {(c["label"], c["eps"]): c for c in propagate_over_eps(cells)}
     assert out[(0, 0.01)]["verdict"] == "verified" and out[(0, 0.01)]["inferred"]
     assert out[(0, 0.03)]["verdict"] == "unknown"

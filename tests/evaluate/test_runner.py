@@ -33,8 +33,16 @@ def test_end_to_end_tiny(tmp_path: Path) -> None:
     assert res.robustness[1]["falsified"] > 0
     data = json.loads((rep.folder / "results.json").read_text())
     assert data["schema_version"] == 1 and data["model"] == "tiny"
-    for name in ("index.html", "attack_table.csv", "robustness.csv", "cells.csv", "timing.csv",
-                 "robustness_vs_eps.png", "fooling_rate_vs_eps.png", "timing.png"):
+    for name in (
+        "index.html",
+        "attack_table.csv",
+        "robustness.csv",
+        "cells.csv",
+        "timing.csv",
+        "robustness_vs_eps.png",
+        "fooling_rate_vs_eps.png",
+        "timing.png",
+    ):
         assert (rep.folder / name).stat().st_size > 0, name
     assert len(res.attack_table) == 2  # one attack x 2 eps x 1 size
     assert set(res.timing) >= {"attacks", "bounds", "milp", "reporting"}
@@ -93,8 +101,7 @@ def test_killed_run_keeps_finished_cells(tmp_path: Path, monkeypatch: pytest.Mon
     assert len(rep.result.cells) == 12
 
 
-def test_soundness_conflict_stops_the_run(tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_soundness_conflict_stops_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def always_verified(model, x, eps, specs, settings):  # type: ignore[no-untyped-def]
         return [Verdict.VERIFIED] * len(specs)
 
@@ -149,8 +156,10 @@ def test_changed_settings_refuse_to_mix(tmp_path: Path) -> None:
 
 def test_process_pool_matches_serial(tmp_path: Path) -> None:
     serial = evaluate(replace(tiny_config(tmp_path), eps=(0.3,)))[0].result
-    pooled = evaluate(replace(tiny_config(tmp_path), eps=(0.3,), workers=2,
-                              out_dir=tmp_path / "pool"))[0].result
+    pooled = evaluate(
+        replace(tiny_config(tmp_path), eps=(0.3,), workers=2, out_dir=tmp_path / "pool")
+    )[0].result
     assert [c["verdict"] for c in pooled.cells] == [c["verdict"] for c in serial.cells]
-    assert torch.tensor([r["FR_N"] for r in pooled.attack_table]).tolist() == \
-        [r["FR_N"] for r in serial.attack_table]
+    assert torch.tensor([r["FR_N"] for r in pooled.attack_table]).tolist() == [
+        r["FR_N"] for r in serial.attack_table
+    ]

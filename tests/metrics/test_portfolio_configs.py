@@ -22,13 +22,19 @@ def _tiny_onnx(path) -> None:
     w2 = np.array([[1.0, 0.0], [1.0, 0.0]], np.float32)
     b2 = np.array([0.0, 0.5], np.float32)
     inits = [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (w2, "w2"), (b2, "b2"))]
-    nodes = [helper.make_node("MatMul", ["x", "w1"], ["z"]),
-             helper.make_node("Relu", ["z"], ["h"]),
-             helper.make_node("MatMul", ["h", "w2"], ["hw"]),
-             helper.make_node("Add", ["hw", "b2"], ["y"])]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info(
-        "x", TensorProto.FLOAT, [1, 2])], [helper.make_tensor_value_info(
-            "y", TensorProto.FLOAT, [1, 2])], inits)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["z"]),
+        helper.make_node("Relu", ["z"], ["h"]),
+        helper.make_node("MatMul", ["h", "w2"], ["hw"]),
+        helper.make_node("Add", ["hw", "b2"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -79,12 +85,17 @@ def test_the_registry_names_the_five_configurations() -> None:
 
 
 def test_portfolio_run_of_the_builtins_in_child_processes(tiny, tmp_path) -> None:
-    specs = [InstanceSpec(id=f"tiny:{p}", onnx=tiny / "tiny.onnx", vnnlib=tiny / f"{p}.vnnlib",
-                          timeout=20.0) for p in ("holds", "violated")]
+    specs = [
+        InstanceSpec(
+            id=f"tiny:{p}", onnx=tiny / "tiny.onnx", vnnlib=tiny / f"{p}.vnnlib", timeout=20.0
+        )
+        for p in ("holds", "violated")
+    ]
     store = tmp_path / "runs.sqlite"
     names = ["milp_gurobi", "bounds_only", "attack_only"]  # one of each kind: keeps it short
-    summary = run_portfolio(specs, {n: builtin_configs()[n] for n in names}, store,
-                            config=RunnerConfig(jobs=2))
+    summary = run_portfolio(
+        specs, {n: builtin_configs()[n] for n in names}, store, config=RunnerConfig(jobs=2)
+    )
     assert len(summary.completed) == 6
     got = {(r.verifier, r.instance.split(":")[1]): r for r in summary.completed}
     for (name, prop), rec in got.items():
@@ -104,9 +115,14 @@ def test_gurobi_fallback_is_counted_from_the_backend_warning() -> None:
     from mlrobust.verify.backends import Backend, ModelData, open_session
 
     n = 3000
-    data = ModelData(a=sp.csr_matrix(np.ones((1, n))), row_lo=np.array([-np.inf]),
-                     row_hi=np.array([1.0]), col_lo=np.zeros(n), col_hi=np.ones(n),
-                     integer=np.zeros(n, bool))
+    data = ModelData(
+        a=sp.csr_matrix(np.ones((1, n))),
+        row_lo=np.array([-np.inf]),
+        row_hi=np.array([1.0]),
+        col_lo=np.zeros(n),
+        col_hi=np.ones(n),
+        integer=np.zeros(n, bool),
+    )
     counter = _FallbackCounter()
     log = logging.getLogger("mlrobust.verify.backends")
     log.addHandler(counter)

@@ -118,8 +118,9 @@ def test_closed_form_equals_enumeration(n_v, n_i, seed) -> None:
     rng = np.random.default_rng(seed)
     m = _random_matrix(rng.random((n_i, n_v)) < rng.random())
     game = solved_game(m)
-    brute = np.array([(m.solved[:, [j for j in range(n_v) if s >> j & 1]].any(1)).sum()
-                      for s in range(1 << n_v)])
+    brute = np.array(
+        [(m.solved[:, [j for j in range(n_v) if s >> j & 1]].any(1)).sum() for s in range(1 << n_v)]
+    )
     assert game.tolist() == brute.tolist()
     phi = shapley_exact(game)
     assert phi == pytest.approx(shapley_solved(m))

@@ -56,8 +56,10 @@ def test_normalize_path() -> None:
 def test_assessment_layouts(tmp_path) -> None:
     jmlr = tmp_path / "mnist_0012_verinet_results.csv.gz"
     with gzip.open(jmlr, "wt") as fh:
-        fh.write("ProblemId,Result,TotalTime\nMNIST_P1_N3,unsat,5.5\nMNIST_P2_N4,"
-                 "VerinetTranslatorError(MaxPool operations are not supported.),\n")
+        fh.write(
+            "ProblemId,Result,TotalTime\nMNIST_P1_N3,unsat,5.5\nMNIST_P2_N4,"
+            "VerinetTranslatorError(MaxPool operations are not supported.),\n"
+        )
     t = read_assessment_results(jmlr)
     assert t.instance.tolist() == ["MNIST_P1_N3@0.012", "MNIST_P2_N4@0.012"]
     assert t.verifier.tolist() == ["verinet", "verinet"]
@@ -65,9 +67,11 @@ def test_assessment_layouts(tmp_path) -> None:
     assert t.time[0] == 5.5 and np.isnan(t.time[1])
     assert read_assessment_results(jmlr, networks={"N4"}).instance.tolist() == ["MNIST_P2_N4@0.012"]
     pre = tmp_path / "gpu.csv"
-    pre.write_text(",Dataset,Epsilon,Image,Network,Result,TotalTime,Verifier\n"
-                   "0,MNIST,0.012,60.0,a.onnx,unsat,0.2,bab\n"
-                   "1,,0.012,60.0,a.onnx,unsat/sat,2.0,abcrown\n")
+    pre.write_text(
+        ",Dataset,Epsilon,Image,Network,Result,TotalTime,Verifier\n"
+        "0,MNIST,0.012,60.0,a.onnx,unsat,0.2,bab\n"
+        "1,,0.012,60.0,a.onnx,unsat/sat,2.0,abcrown\n"
+    )
     with pytest.raises(CorruptFileError, match="unsat/sat"):
         read_assessment_results(pre)
     t = read_assessment_results(pre, verdicts={"unsat/sat": Answer.ERROR})

@@ -11,8 +11,10 @@ from mlrobust.metrics.portfolio import (
 )
 from tests.conftest import require_data
 
-HEAD = ("benchmark,onnx,vnnlib,majority,n_holds,n_violated,disagreement,tools_holds,"
-        "tools_violated,n_tools\n")
+HEAD = (
+    "benchmark,onnx,vnnlib,majority,n_holds,n_violated,disagreement,tools_holds,"
+    "tools_violated,n_tools\n"
+)
 BODY = """mnistfc,net.onnx,p0.vnnlib,holds,3,0,0,A;B;C,,5
 mnistfc,net.onnx,p1.vnnlib,violated,0,2,0,,A;B,5
 mnistfc,net.onnx,p2.vnnlib,tie,1,1,1,A,B,5
@@ -23,8 +25,10 @@ mnistfc,net.onnx,p3.vnnlib,unknown,0,0,0,,,5
 def test_read_consensus_keeps_decisive_majorities(tmp_path) -> None:
     (tmp_path / "c.csv").write_text(HEAD + BODY)
     ref = read_consensus(tmp_path / "c.csv")
-    assert ref == {vnncomp_instance_id("mnistfc", "net.onnx", "p0.vnnlib"): Answer.HOLDS,
-                   vnncomp_instance_id("mnistfc", "net.onnx", "p1.vnnlib"): Answer.VIOLATED}
+    assert ref == {
+        vnncomp_instance_id("mnistfc", "net.onnx", "p0.vnnlib"): Answer.HOLDS,
+        vnncomp_instance_id("mnistfc", "net.onnx", "p1.vnnlib"): Answer.VIOLATED,
+    }
     (tmp_path / "bad.csv").write_text(HEAD + BODY.replace("tie", "maybe"))
     with pytest.raises(CorruptFileError, match="'maybe'"):
         read_consensus(tmp_path / "bad.csv")
@@ -39,7 +43,9 @@ def test_against_reference_counts_and_lists_contradictions() -> None:
         instances=np.array(["a", "b", "c"], dtype=object),
         verifiers=np.array(["x", "y"], dtype=object),
         answer=np.array([[h, v], [v, u], [h, h]], np.int8),
-        time=np.ones((3, 2)), limit=np.full(3, 10.0))
+        time=np.ones((3, 2)),
+        limit=np.full(3, 10.0),
+    )
     check = against_reference(m, {"a": Answer.HOLDS, "b": Answer.VIOLATED})
     assert check.agree.tolist() == [2, 0]
     assert check.contradict.tolist() == [0, 1]

@@ -29,10 +29,18 @@ def _instances(tmp_path):
     for name in ("net.onnx", "p_holds.vnnlib", "p_bad.vnnlib"):
         (tmp_path / name).write_text("")
     return [
-        InstanceSpec(id="b:net.onnx:p_holds.vnnlib", onnx=tmp_path / "net.onnx",
-                     vnnlib=tmp_path / "p_holds.vnnlib", timeout=0.5),
-        InstanceSpec(id="b:net.onnx:p_bad.vnnlib", onnx=tmp_path / "net.onnx",
-                     vnnlib=tmp_path / "p_bad.vnnlib", timeout=0.5),
+        InstanceSpec(
+            id="b:net.onnx:p_holds.vnnlib",
+            onnx=tmp_path / "net.onnx",
+            vnnlib=tmp_path / "p_holds.vnnlib",
+            timeout=0.5,
+        ),
+        InstanceSpec(
+            id="b:net.onnx:p_bad.vnnlib",
+            onnx=tmp_path / "net.onnx",
+            vnnlib=tmp_path / "p_bad.vnnlib",
+            timeout=0.5,
+        ),
     ]
 
 
@@ -71,8 +79,12 @@ def test_each_failure_costs_only_its_run_and_the_store_resumes(tmp_path) -> None
         con.execute("DELETE FROM runs WHERE verifier = 'answer' AND instance LIKE '%bad%'")
     resumed = run_portfolio(specs, {"answer": cfgs.answers_holds}, store, config=FAST)
     assert [(r.verifier, r.answer) for r in resumed.completed] == [("answer", Answer.VIOLATED)]
-    redo = run_portfolio(specs, {"raise": cfgs.raises}, store,
-                         config=RunnerConfig(memory_limit_mb=512, rerun_errors=True))
+    redo = run_portfolio(
+        specs,
+        {"raise": cfgs.raises},
+        store,
+        config=RunnerConfig(memory_limit_mb=512, rerun_errors=True),
+    )
     assert len(redo.completed) == 2
 
 

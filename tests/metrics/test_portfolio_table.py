@@ -96,7 +96,8 @@ def test_bad_arguments() -> None:
     with pytest.raises(InputError, match="positive"):
         to_matrix(_table(), time_limit=0.0)
     with pytest.raises(InputError, match="differ in length"):
-        ResultTable(instance=np.array(["x"]), verifier=np.array([]), answer=np.array([]),
-                    time=np.array([]))
+        ResultTable(
+            instance=np.array(["x"]), verifier=np.array([]), answer=np.array([]), time=np.array([])
+        )
     with pytest.raises(InputError, match="Unknown verifier"):
         to_matrix(_table(), time_limit=1.0).subset(["nope"])

@@ -20,8 +20,9 @@ from mlrobust.rules import Threshold, TopK
 SUPPORTED = (nn.Linear, nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Sequential)
 
 
-@pytest.mark.parametrize("arch,shape", [("paper000_cnn", (1, 28, 56)), ("mlp", (1, 28, 56)),
-                                        ("small_cnn", (1, 56, 56))])
+@pytest.mark.parametrize(
+    "arch,shape", [("paper000_cnn", (1, 28, 56)), ("mlp", (1, 28, 56)), ("small_cnn", (1, 56, 56))]
+)
 def test_zoo_models_use_only_verifiable_layers(arch, shape) -> None:
     model = build_model(arch, shape, 7)
     assert model(torch.rand(3, *shape)).shape == (3, 7)
@@ -41,9 +42,14 @@ def test_paper000_cnn_has_a_few_thousand_relus() -> None:
 
 def test_checkpoint_round_trip(tmp_path) -> None:
     model = build_model("paper000_cnn", (1, 28, 56), 10, normalization=([0.1], [0.3]))
-    info = ModelInfo(architecture="paper000_cnn", input_shape=(1, 28, 56),
-                     label_names=tuple("abcdefghij"), rule="topk:2",
-                     normalization=([0.1], [0.3]), metrics={"subset_accuracy": 0.5})
+    info = ModelInfo(
+        architecture="paper000_cnn",
+        input_shape=(1, 28, 56),
+        label_names=tuple("abcdefghij"),
+        rule="topk:2",
+        normalization=([0.1], [0.3]),
+        metrics={"subset_accuracy": 0.5},
+    )
     save_checkpoint(tmp_path / "m", model, info)
     loaded, back = load_checkpoint(tmp_path / "m.json")
     assert back == info and back.decision_rule == TopK(2)
@@ -54,8 +60,9 @@ def test_checkpoint_round_trip(tmp_path) -> None:
 
 def test_checkpoint_architecture_mismatch_is_named(tmp_path) -> None:
     model = build_model("paper000_cnn", (1, 28, 56), 10)
-    info = ModelInfo(architecture="paper000_cnn", input_shape=(1, 28, 56),
-                     label_names=tuple("abcdefghij"))
+    info = ModelInfo(
+        architecture="paper000_cnn", input_shape=(1, 28, 56), label_names=tuple("abcdefghij")
+    )
     save_checkpoint(tmp_path / "m", model, info)
     meta = json.loads((tmp_path / "m.json").read_text())
     meta["label_names"] = list("abc")  # label count no longer matches the weights
@@ -90,16 +97,33 @@ def _toy_data(n=256):
     g = torch.Generator().manual_seed(0)
     x = torch.rand(n, 1, 8, 8, generator=g)
     y = torch.stack([x[:, 0, :4].mean((1, 2)) > 0.5, x[:, 0, 4:].mean((1, 2)) > 0.5], 1)
-    return MultiLabelDataset(name="toy", x=x, y=y, masks=torch.zeros(n, 0, 8, 8, dtype=torch.bool),
-                             objects=torch.zeros(n, 0, dtype=torch.long), label_names=("a", "b"))
+    return MultiLabelDataset(
+        name="toy",
+        x=x,
+        y=y,
+        masks=torch.zeros(n, 0, 8, 8, dtype=torch.bool),
+        objects=torch.zeros(n, 0, dtype=torch.long),
+        label_names=("a", "b"),
+    )
 
 
 @pytest.mark.parametrize("regime", list(Regime))
 def test_each_regime_decreases_the_loss(regime) -> None:
     data = _toy_data()
     model = build_model("mlp", (1, 8, 8), 2, hidden=(32,))
-    history = train(model, data, TrainConfig(epochs=4, batch_size=32, lr=1e-2, regime=regime,
-                                             pgd_eps=0.02, pgd_steps=2, l0_max_side=2))
+    history = train(
+        model,
+        data,
+        TrainConfig(
+            epochs=4,
+            batch_size=32,
+            lr=1e-2,
+            regime=regime,
+            pgd_eps=0.02,
+            pgd_steps=2,
+            l0_max_side=2,
+        ),
+    )
     assert history.losses[-1] < history.losses[0]
     assert not model.training
     assert clean_metrics(model, data, Threshold(0.5))["hamming_loss"] < 0.4

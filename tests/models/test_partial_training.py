@@ -17,10 +17,14 @@ def _synthetic(n: int = 64) -> MultiLabelDataset:
     g = torch.Generator().manual_seed(0)
     x = torch.rand(n, 1, 6, 6, generator=g)
     y = torch.rand(n, 4, generator=g) < 0.4
-    return MultiLabelDataset(name="synthetic", x=x, y=y,
-                             masks=torch.zeros(n, 0, 6, 6, dtype=torch.bool),
-                             objects=torch.zeros(n, 0, dtype=torch.long),
-                             label_names=("a", "b", "c", "d"))
+    return MultiLabelDataset(
+        name="synthetic",
+        x=x,
+        y=y,
+        masks=torch.zeros(n, 0, 6, 6, dtype=torch.bool),
+        objects=torch.zeros(n, 0, dtype=torch.long),
+        label_names=("a", "b", "c", "d"),
+    )
 
 
 def _linear() -> nn.Sequential:
@@ -33,8 +37,9 @@ def test_an_on_full_labels_reproduces_plain_training_exactly() -> None:
     config = TrainConfig(epochs=2, batch_size=16, lr=1e-2)
     a, b = _linear(), _linear()
     ha = train(a, data, config)
-    hb = train_partial(b, data, full_labels(data.y), config,
-                       PartialLossConfig(method=PartialLoss.AN))
+    hb = train_partial(
+        b, data, full_labels(data.y), config, PartialLossConfig(method=PartialLoss.AN)
+    )
     assert ha.losses == pytest.approx(hb.losses)
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.allclose(pa, pb)
@@ -45,10 +50,13 @@ def test_an_on_full_labels_reproduces_plain_training_exactly() -> None:
 def test_every_method_runs_under_every_regime(method, regime) -> None:
     data = _synthetic(32)
     labels = remove_labels(data.y, LabelAttack(removal=Removal.RANDOM, q=0.4), seed=0)
-    history = train_partial(_linear(), data, labels,
-                            TrainConfig(epochs=2, batch_size=16, regime=regime, l0_max_side=2,
-                                        pgd_steps=2),
-                            PartialLossConfig(method=method))
+    history = train_partial(
+        _linear(),
+        data,
+        labels,
+        TrainConfig(epochs=2, batch_size=16, regime=regime, l0_max_side=2, pgd_steps=2),
+        PartialLossConfig(method=method),
+    )
     assert len(history.losses) == 2 and all(torch.isfinite(torch.tensor(history.losses)))
 
 
@@ -59,11 +67,15 @@ def test_shape_mismatch_is_named() -> None:
         train_partial(_linear(), data, labels, TrainConfig(epochs=1), PartialLossConfig())
 
 
-@pytest.mark.parametrize("loss", [PartialLossConfig(method=PartialLoss.AN),
-                                  PartialLossConfig(method=PartialLoss.WAN),
-                                  PartialLossConfig(method=PartialLoss.PSEUDO,
-                                                    initial_pseudo_label=0.0)],
-                         ids=["an", "wan", "pseudo-init0"])
+@pytest.mark.parametrize(
+    "loss",
+    [
+        PartialLossConfig(method=PartialLoss.AN),
+        PartialLossConfig(method=PartialLoss.WAN),
+        PartialLossConfig(method=PartialLoss.PSEUDO, initial_pseudo_label=0.0),
+    ],
+    ids=["an", "wan", "pseudo-init0"],
+)
 def test_short_t04_run_beats_a_constant_predictor(loss) -> None:
     require_data("fashion_mnist", "train-images-idx3-ubyte.gz")
     torch.set_num_threads(1)

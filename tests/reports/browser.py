@@ -38,12 +38,28 @@ def load_page(html: Path, shot: Path, *, width: int = 1200, height: int = 4000) 
     browser = chromium_or_skip()
     with tempfile.TemporaryDirectory() as profile:
         proc = subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--no-first-run", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-             f"--window-size={width},{height}", "--hide-scrollbars",
-             f"--screenshot={shot}", html.resolve().as_uri()],
-            capture_output=True, text=True, timeout=120, check=False)
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                "--enable-logging=stderr",
+                "--v=0",
+                f"--window-size={width},{height}",
+                "--hide-scrollbars",
+                f"--screenshot={shot}",
+                html.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     assert shot.exists(), f"chromium wrote no screenshot (rc={proc.returncode}): {proc.stderr}"
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
     return PageLoad(console, shot)

@@ -23,26 +23,67 @@ def _result(name: str = "m", layered: bool = True) -> EvaluationResult:
     eps = (0.01, 0.02)
     cells = [
         {"image": i, "eps": e, "label": c, "attack": a, "verifier": v, "verdict": d}
-        for e, rows in zip(eps, [
-            [("unknown", "verified", "verified")] * 4,
-            [("falsified", None, "falsified"), ("unknown", "unknown", "unknown"),
-             ("unknown", "verified", "verified"), ("unknown", "verified", "verified")]],
-            strict=True)
-        for i, (a, v, d) in enumerate(rows) for c in (0,)
+        for e, rows in zip(
+            eps,
+            [
+                [("unknown", "verified", "verified")] * 4,
+                [
+                    ("falsified", None, "falsified"),
+                    ("unknown", "unknown", "unknown"),
+                    ("unknown", "verified", "verified"),
+                    ("unknown", "verified", "verified"),
+                ],
+            ],
+            strict=True,
+        )
+        for i, (a, v, d) in enumerate(rows)
+        for c in (0,)
     ]
     rob = robustness_rows(cells, eps, 4, [True, True, True, False])
-    attacks = tuple({"attack": "mla-u", "size": 1, "eps": e, "FR_N": fr, "FR_S": None,
-                     "NT_R": math.nan, "SSIM": 0.9, "linf": e, "seconds": 0.1}
-                    for e, fr in zip(eps, (0.0, 0.5), strict=True))
-    lay = ({"image": 0, "label": 1, "eps": [0.05, 0.02, 0.01],
-            "layers": [[min(abs(r - 2), 2) for _ in range(6)] for r in range(6)],
-            "verdict": "verified", "seconds": 1.0},) if layered else None
+    attacks = tuple(
+        {
+            "attack": "mla-u",
+            "size": 1,
+            "eps": e,
+            "FR_N": fr,
+            "FR_S": None,
+            "NT_R": math.nan,
+            "SSIM": 0.9,
+            "linf": e,
+            "seconds": 0.1,
+        }
+        for e, fr in zip(eps, (0.0, 0.5), strict=True)
+    )
+    lay = (
+        (
+            {
+                "image": 0,
+                "label": 1,
+                "eps": [0.05, 0.02, 0.01],
+                "layers": [[min(abs(r - 2), 2) for _ in range(6)] for r in range(6)],
+                "verdict": "verified",
+                "seconds": 1.0,
+            },
+        )
+        if layered
+        else None
+    )
     return EvaluationResult(
-        model=name, model_ref=name, rule="topk:2", label_names=("a", "b", "c"), n_images=4,
-        eps=eps, clean={"subset_accuracy": 0.75, "mAP": math.nan}, attack_table=attacks,
-        robustness=tuple(rob), cells=tuple(cells),
+        model=name,
+        model_ref=name,
+        rule="topk:2",
+        label_names=("a", "b", "c"),
+        n_images=4,
+        eps=eps,
+        clean={"subset_accuracy": 0.75, "mAP": math.nan},
+        attack_table=attacks,
+        robustness=tuple(rob),
+        cells=tuple(cells),
         timing={"attacks": 2.0, "bounds": 1.0, "milp": 3.0, "verifier_other": 0.5},
-        config={"models": [name]}, versions={"python": "3"}, layered=lay)
+        config={"models": [name]},
+        versions={"python": "3"},
+        layered=lay,
+    )
 
 
 def test_robustness_bounds_by_hand() -> None:
@@ -85,8 +126,10 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
 def test_browser_check_detects_errors_and_blank_plots(tmp_path: Path) -> None:
     """Negative control: a script error is seen, and a broken image gives no plot colours."""
     bad = tmp_path / "bad.html"
-    bad.write_text('<html><body><img src="data:image/png;base64,AAAA">'
-                   "<script>console.error('boom')</script></body></html>")
+    bad.write_text(
+        '<html><body><img src="data:image/png;base64,AAAA">'
+        "<script>console.error('boom')</script></body></html>"
+    )
     page = load_page(bad, tmp_path / "bad.png", height=800)
     assert any("boom" in line for line in page.console)
     assert colour_pixels(page.screenshot, C0) == 0

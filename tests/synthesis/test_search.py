@@ -53,8 +53,9 @@ def _linear_problem(seed: int = 0):  # type: ignore[no-untyped-def]
 
 def _fast(**kw) -> SynthesisConfig:  # type: ignore[no-untyped-def]
     oracle = OracleConfig(k=1, attack_steps=30, milp=VerifierConfig(timeout_s=10.0))
-    return SynthesisConfig(oracle=oracle, eps_max=0.45, final_milp=VerifierConfig(timeout_s=10),
-                           **kw)
+    return SynthesisConfig(
+        oracle=oracle, eps_max=0.45, final_milp=VerifierConfig(timeout_s=10), **kw
+    )
 
 
 def _optimum(s: torch.Tensor, m: float, cap: float) -> float:
@@ -84,7 +85,7 @@ def test_naive_finds_closed_form_first_layer() -> None:
     prob, s, m = _linear_problem()
     res = naive_synthesis(prob, _fast(bisections=8))
     assert float(res.eps @ s) < m  # certified: closed form agrees
-    res_step = 0.45 / 2 ** 8
+    res_step = 0.45 / 2**8
     assert abs(float(res.eps[0]) - min(m / float(s[0]), 0.45)) <= res_step + 1e-9
     assert res.final_verdict is Verdict.VERIFIED
     assert res.calls.attack + res.calls.crown > 0
@@ -146,8 +147,9 @@ def test_target_must_be_predicted() -> None:
 
 def test_small_cnn_top2_counterexamples_reproduce() -> None:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 3, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(3 * 3 * 4, 5))
+    model = nn.Sequential(
+        nn.Conv2d(1, 3, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 3 * 4, 5)
+    )
     x = torch.rand(1, H, W)
     mask = torch.zeros(H, W, dtype=torch.bool)
     mask[1:3, 1:3] = True
@@ -155,8 +157,9 @@ def test_small_cnn_top2_counterexamples_reproduce() -> None:
         target = int(model(x.unsqueeze(0)).argmax())
     prob = make_problem(model, x, target, layer_map(mask), k=2)
     oracle = OracleConfig(milp=VerifierConfig(timeout_s=10.0))
-    res = guided_synthesis(prob, SynthesisConfig(oracle=oracle, max_calls=15,
-                                                 final_milp=VerifierConfig(timeout_s=10)))
+    res = guided_synthesis(
+        prob, SynthesisConfig(oracle=oracle, max_calls=15, final_milp=VerifierConfig(timeout_s=10))
+    )
     assert res.final_verdict is Verdict.VERIFIED
     assert res.size > 0
     if res.counterexample is not None:
@@ -170,9 +173,24 @@ def test_cli_writes_heatmap_and_csv(tmp_path) -> None:  # type: ignore[no-untype
 
     from mlrobust.cli.main import app
 
-    out = CliRunner().invoke(app, ["layered", "--model", "double_mnist_none", "--n", "1",
-                                   "--max-calls", "2", "--milp-timeout", "1",
-                                   "--time-limit", "10", "--out", str(tmp_path)])
+    out = CliRunner().invoke(
+        app,
+        [
+            "layered",
+            "--model",
+            "double_mnist_none",
+            "--n",
+            "1",
+            "--max-calls",
+            "2",
+            "--milp-timeout",
+            "1",
+            "--time-limit",
+            "10",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert "w.eps" in out.output
     assert len(list(tmp_path.glob("layered_*.png"))) == 1

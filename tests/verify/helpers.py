@@ -23,7 +23,16 @@ def random_mlp(sizes: list[int], seed: int) -> nn.Sequential:
 
 def random_convnet(seed: int) -> nn.Sequential:
     torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(1, 2, 3, stride=1, padding=0), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(2 * 2 * 2, 6), nn.ReLU(), nn.Linear(6, 4),
-    ).double().eval()
+    return (
+        nn.Sequential(
+            nn.Conv2d(1, 2, 3, stride=1, padding=0),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(2 * 2 * 2, 6),
+            nn.ReLU(),
+            nn.Linear(6, 4),
+        )
+        .double()
+        .eval()
+    )

@@ -22,8 +22,10 @@ from tests.verify.helpers import random_convnet, random_mlp
 @pytest.mark.parametrize("seed", range(4))
 def test_alpha_crown_contains_samples_and_is_no_looser(seed: int) -> None:
     torch.manual_seed(seed)
-    for model, shape in ((random_mlp([6, 16, 16, 4], seed), (6,)),
-                         (random_convnet(seed), (1, 6, 6))):
+    for model, shape in (
+        (random_mlp([6, 16, 16, 4], seed), (6,)),
+        (random_convnet(seed), (1, 6, 6)),
+    ):
         net = from_torch(model, shape)
         x = torch.rand(net.input_size, dtype=DTYPE)
         lo, hi = (x - 0.3).clamp(0, 1), (x + 0.3).clamp(0, 1)
@@ -78,8 +80,13 @@ def _tie_model(bias: float) -> nn.Sequential:
 def test_threshold_tie_is_not_a_counterexample() -> None:
     # logit exactly at logit(0.5) = 0: the rule says ON everywhere, so no flip can exist;
     # the margin keeps it from VERIFIED, but it must never be FALSIFIED
-    cert = certify_labels(_tie_model(0.0), torch.full((1, 1, 2, 2), 0.5), LinfBall(0.1),
-                          Threshold(0.5), VerifierConfig(timeout_s=10))
+    cert = certify_labels(
+        _tie_model(0.0),
+        torch.full((1, 1, 2, 2), 0.5),
+        LinfBall(0.1),
+        Threshold(0.5),
+        VerifierConfig(timeout_s=10),
+    )
     assert bool(cert.clean[0, 0])
     assert cert.verdicts[0][0] != Verdict.FALSIFIED
     assert cert.verdicts[0][1] == Verdict.VERIFIED
@@ -93,8 +100,9 @@ def test_topk_tie_to_lower_index_is_not_a_counterexample() -> None:
         lin.bias.zero_()
     model = nn.Sequential(nn.Flatten(), lin).eval()
     x = torch.full((1, 1, 2, 2), 0.5)
-    res = verify_topk(model, x, LinfBall(0.1), target_label=0, k=1,
-                      config=VerifierConfig(timeout_s=10))
+    res = verify_topk(
+        model, x, LinfBall(0.1), target_label=0, k=1, config=VerifierConfig(timeout_s=10)
+    )
     assert res.verdict != Verdict.FALSIFIED
     cert = certify_labels(model, x, LinfBall(0.1), TopK(1), VerifierConfig(timeout_s=10))
     assert [v != Verdict.FALSIFIED for v in cert.verdicts[0]] == [True, True]

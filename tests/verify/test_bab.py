@@ -41,9 +41,14 @@ def test_bab_matches_the_exact_milp_optimum(seed: int) -> None:
     assert exact.verdict != Verdict.UNKNOWN and exact.objective_value is not None
     best = exact.objective_value  # the true maximum of the spec value over the box
     bounds = crown_bounds(net, lo, hi)
-    res = branch_and_bound(net, bounds, spec.clauses[0],
-                           lambda z: _recheck(z, lo, hi, spec, oracle),
-                           time.monotonic() + 30, BaBConfig(batch=8))
+    res = branch_and_bound(
+        net,
+        bounds,
+        spec.clauses[0],
+        lambda z: _recheck(z, lo, hi, spec, oracle),
+        time.monotonic() + 30,
+        BaBConfig(batch=8),
+    )
     if res.proven:  # soundness: a proof only where the maximum really is negative
         assert best < 0 and res.bound >= best - 1e-9
     if res.counterexample is not None:
@@ -64,10 +69,14 @@ def test_bab_branches_where_the_root_bound_is_not_enough() -> None:
     for seed in range(12):
         model, net, lo, hi, spec = _case(seed, radius=0.3 + 0.05 * (seed % 4))
         oracle = TorchOracle(model, (4,))
-        res = branch_and_bound(net, crown_bounds(net, lo, hi), spec.clauses[0],
-                               lambda z, lo=lo, hi=hi, spec=spec, oracle=oracle:
-                               _recheck(z, lo, hi, spec, oracle),
-                               time.monotonic() + 30, BaBConfig(batch=8))
+        res = branch_and_bound(
+            net,
+            crown_bounds(net, lo, hi),
+            spec.clauses[0],
+            lambda z, lo=lo, hi=hi, spec=spec, oracle=oracle: _recheck(z, lo, hi, spec, oracle),
+            time.monotonic() + 30,
+            BaBConfig(batch=8),
+        )
         if res.proven:
             splits.append(res.domains)
     assert max(splits) > 1
@@ -79,8 +88,9 @@ def test_verifier_with_bab_agrees_with_milp(seed: int) -> None:
     oracle = TorchOracle(model, (4,))
     cfg = VerifierConfig(attack_steps=0, timeout_s=30)
     with_bab = verify(net, lo, hi, [spec], oracle, cfg)[0]
-    milp = verify(net, lo, hi, [spec], oracle, VerifierConfig(attack_steps=0, timeout_s=30,
-                                                                bab=False))[0]
+    milp = verify(
+        net, lo, hi, [spec], oracle, VerifierConfig(attack_steps=0, timeout_s=30, bab=False)
+    )[0]
     assert with_bab.verdict == milp.verdict != Verdict.UNKNOWN
     assert with_bab.method == "bab"
     if with_bab.verdict == Verdict.VERIFIED:
@@ -105,16 +115,28 @@ def test_bab_on_max_pool_networks_is_sound_against_the_exact_milp() -> None:
     assert supports_bab(from_torch(random_convnet(0), (1, 6, 6)))
     proven_after_split, witnesses = 0, 0
     # (seed, radius): holds after splits (3), violated (4, 7; 7 at 0.05 by only 0.003)
-    for seed, radius in [(3, 0.15), (3, 0.2), (4, 0.1), (4, 0.15), (6, 0.1), (7, 0.05),
-                         (7, 0.1), (0, 0.2)]:
+    for seed, radius in [
+        (3, 0.15),
+        (3, 0.2),
+        (4, 0.1),
+        (4, 0.15),
+        (6, 0.1),
+        (7, 0.05),
+        (7, 0.1),
+        (0, 0.2),
+    ]:
         model, net, lo, hi, spec = _conv_case(seed, radius)
         oracle = TorchOracle(model, (1, 6, 6))
         exact = verify(net, lo, hi, [spec], oracle, EXACT)[0]
         assert exact.verdict != Verdict.UNKNOWN and exact.objective_value is not None
-        res = branch_and_bound(net, crown_bounds(net, lo, hi), spec.clauses[0],
-                               lambda z, lo=lo, hi=hi, spec=spec, oracle=oracle:
-                               _recheck(z, lo, hi, spec, oracle),
-                               time.monotonic() + 3, BaBConfig(batch=8))
+        res = branch_and_bound(
+            net,
+            crown_bounds(net, lo, hi),
+            spec.clauses[0],
+            lambda z, lo=lo, hi=hi, spec=spec, oracle=oracle: _recheck(z, lo, hi, spec, oracle),
+            time.monotonic() + 3,
+            BaBConfig(batch=8),
+        )
         if res.proven:
             assert exact.objective_value < 0 and res.bound >= exact.objective_value - 1e-9
             proven_after_split += res.domains > 1
@@ -143,9 +165,14 @@ def test_open_domains_are_capped_by_memory() -> None:
     oracle = TorchOracle(model, (4,))
 
     def run(cfg: BaBConfig):  # type: ignore[no-untyped-def]
-        return branch_and_bound(net, crown_bounds(net, lo, hi), spec.clauses[0],
-                                lambda z: _recheck(z, lo, hi, spec, oracle),
-                                time.monotonic() + 30, cfg)
+        return branch_and_bound(
+            net,
+            crown_bounds(net, lo, hi),
+            spec.clauses[0],
+            lambda z: _recheck(z, lo, hi, spec, oracle),
+            time.monotonic() + 30,
+            cfg,
+        )
 
     full = run(BaBConfig(batch=1))
     assert full.proven and full.domains > 8

@@ -12,8 +12,14 @@ from mlrobust.verify.backends import HighsSession, ModelData, Status
 def _knapsack(n: int, seed: int) -> ModelData:
     rng = np.random.default_rng(seed)
     w = rng.uniform(1.0, 3.0, size=(1, n))
-    return ModelData(sp.csr_matrix(w), np.array([-np.inf]), np.array([n / 2.0]),
-                     np.zeros(n), np.ones(n), np.ones(n, dtype=bool))
+    return ModelData(
+        sp.csr_matrix(w),
+        np.array([-np.inf]),
+        np.array([n / 2.0]),
+        np.zeros(n),
+        np.ones(n),
+        np.ones(n, dtype=bool),
+    )
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -34,8 +34,10 @@ def test_linear_model_bounds_are_exact() -> None:
 @pytest.mark.parametrize("seed", range(5))
 def test_bounds_contain_sampled_activations(seed: int) -> None:
     torch.manual_seed(seed)
-    for model, shape in ((random_mlp([6, 12, 12, 4], seed), (6,)),
-                         (random_convnet(seed), (1, 6, 6))):
+    for model, shape in (
+        (random_mlp([6, 12, 12, 4], seed), (6,)),
+        (random_convnet(seed), (1, 6, 6)),
+    ):
         net = from_torch(model, shape)
         x = torch.rand(net.input_size, dtype=DTYPE)
         lo, hi = (x - 0.2).clamp(0, 1), (x + 0.2).clamp(0, 1)
@@ -62,10 +64,21 @@ def _two_conv_cnn(seed: int) -> torch.nn.Sequential:
     """Shaped like the shipped CNN (conv-relu-conv-relu-pool-fc-relu-fc), small."""
     torch.manual_seed(seed)
     nn = torch.nn
-    return nn.Sequential(
-        nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 10), nn.ReLU(), nn.Linear(10, 5),
-    ).double().eval()
+    return (
+        nn.Sequential(
+            nn.Conv2d(1, 3, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(3, 4, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(4 * 4 * 4, 10),
+            nn.ReLU(),
+            nn.Linear(10, 5),
+        )
+        .double()
+        .eval()
+    )
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -94,6 +107,7 @@ def test_selective_crown_equals_full_crown_on_a_small_cnn(seed: int, alpha_steps
 def test_zero_width_box_gives_ordered_bounds_and_an_encodable_milp() -> None:
     # a zero-width box makes CROWN and interval bounds equal up to rounding: they must not cross
     from mlrobust.verify.milp import encode
+
     for seed in range(6):
         net = from_torch(_two_conv_cnn(seed), (1, 8, 8))
         x = torch.rand(net.input_size, dtype=DTYPE, generator=torch.Generator().manual_seed(seed))
@@ -106,6 +120,7 @@ def test_zero_width_box_gives_ordered_bounds_and_an_encodable_milp() -> None:
 @pytest.mark.parametrize("seed", range(4))
 def test_sigmoid_lines_enclose_the_function(seed: int) -> None:
     from mlrobust.verify.bounds import sigmoid_lines
+
     gen = torch.Generator().manual_seed(seed)
     lo = torch.randn(500, dtype=torch.float64, generator=gen) * 4
     hi = lo + torch.rand(500, dtype=torch.float64, generator=gen) ** 3 * 8  # some very thin
@@ -120,8 +135,13 @@ def test_sigmoid_lines_enclose_the_function(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_crown_on_a_sigmoid_net_encloses_sampled_outputs(seed: int) -> None:
     torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(5, 12), nn.Sigmoid(), nn.Linear(12, 8), nn.Sigmoid(),
-                          nn.Linear(8, 3)).double().eval()
+    model = (
+        nn.Sequential(
+            nn.Linear(5, 12), nn.Sigmoid(), nn.Linear(12, 8), nn.Sigmoid(), nn.Linear(8, 3)
+        )
+        .double()
+        .eval()
+    )
     net = from_torch(model, (5,))
     x = torch.rand(5, dtype=torch.float64)
     lo, hi = x - 0.3, x + 0.3

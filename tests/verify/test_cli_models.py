@@ -19,15 +19,35 @@ def _checkpoint(tmp_path: Path) -> Path:
     torch.manual_seed(0)
     shape = tuple(data.x.shape[1:])
     model = build_model("paper000_cnn", shape, len(data.label_names))
-    info = ModelInfo(architecture="paper000_cnn", input_shape=shape,  # type: ignore[arg-type]
-                     label_names=data.label_names, rule="topk:2")
+    info = ModelInfo(
+        architecture="paper000_cnn",
+        input_shape=shape,  # type: ignore[arg-type]
+        label_names=data.label_names,
+        rule="topk:2",
+    )
     return save_checkpoint(tmp_path / "cnn", model, info)
 
 
 def test_verify_model_topk_counts(tmp_path: Path) -> None:
     ckpt = _checkpoint(tmp_path)
-    res = runner.invoke(app, ["verify", "--model", str(ckpt), "--dataset", "samples", "--n", "1",
-                              "--eps", "0", "--property", "topk", "--timeout", "30"])
+    res = runner.invoke(
+        app,
+        [
+            "verify",
+            "--model",
+            str(ckpt),
+            "--dataset",
+            "samples",
+            "--n",
+            "1",
+            "--eps",
+            "0",
+            "--property",
+            "topk",
+            "--timeout",
+            "30",
+        ],
+    )
     assert res.exit_code == 0, res.output
     # eps 0: the box is one point, the two predicted labels are decided exactly
     assert "image 0:" in res.output

@@ -24,9 +24,17 @@ class Normalize(nn.Module):
 
 def test_torch_lowering_matches_forward() -> None:
     m = nn.Sequential(
-        Normalize(), nn.Conv2d(2, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Conv2d(4, 3, 2), nn.ReLU(), nn.AvgPool2d(2, padding=1),
-        nn.Flatten(), nn.Linear(12, 5)).eval()
+        Normalize(),
+        nn.Conv2d(2, 4, 3, stride=2, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 3, 2),
+        nn.ReLU(),
+        nn.AvgPool2d(2, padding=1),
+        nn.Flatten(),
+        nn.Linear(12, 5),
+    ).eval()
     with torch.no_grad():
         m[2].running_mean.uniform_()
         m[2].running_var.uniform_(0.5, 2.0)
@@ -51,10 +59,16 @@ def test_input_shape_mismatch() -> None:
         from_torch(nn.Sequential(nn.Flatten(), nn.Linear(5, 3)), (1, 2, 2))
 
 
-NETS = ["mnistfc/mnist-net_256x2.onnx", "verivital/Convnet_avgpool.onnx",
-        "verivital/Convnet_maxpool.onnx", "eran/nets/mnist_relu_9_200.onnx",
-        "eran/nets/ffnnSIGMOID__Point_6x200.onnx", "test/test_tiny.onnx", "test/test_small.onnx",
-        "test/test_sat.onnx"]
+NETS = [
+    "mnistfc/mnist-net_256x2.onnx",
+    "verivital/Convnet_avgpool.onnx",
+    "verivital/Convnet_maxpool.onnx",
+    "eran/nets/mnist_relu_9_200.onnx",
+    "eran/nets/ffnnSIGMOID__Point_6x200.onnx",
+    "test/test_tiny.onnx",
+    "test/test_small.onnx",
+    "test/test_sat.onnx",
+]
 
 
 @pytest.mark.parametrize("name", NETS)
@@ -76,6 +90,7 @@ def test_onnx_matches_onnxruntime(name: str) -> None:
 def test_sigmoid_net_has_no_milp_encoding() -> None:
     from mlrobust.verify.bounds import interval_bounds
     from mlrobust.verify.milp import encode, supports_milp
+
     net = from_onnx(require_data("vnncomp2021", "eran", "nets", "ffnnSIGMOID__Point_6x200.onnx"))
     assert not supports_milp(net)
     lo = torch.zeros(net.input_size, dtype=torch.float64)

@@ -50,8 +50,7 @@ def test_exact_answers_on_abs_net(level: Tightening) -> None:
     x = res.counterexample
     assert x is not None and abs(x.item()) >= 1.0 and -1.0 <= x.item() <= 2.0
     # on [-0.5, 0.5] label 1 stays on top with margin 0.5
-    res = verify(net, lo * 0.5, torch.tensor([0.5], dtype=DTYPE), [top1_spec(1, 2)], oracle,
-                 cfg)[0]
+    res = verify(net, lo * 0.5, torch.tensor([0.5], dtype=DTYPE), [top1_spec(1, 2)], oracle, cfg)[0]
     assert res.verdict == Verdict.VERIFIED
     assert res.objective_value == pytest.approx(-0.5, abs=1e-6)
 
@@ -77,8 +76,14 @@ def test_random_nets_never_verified_with_counterexample(seed: int) -> None:
         for spec in (top1_spec(target, 4), topk_spec(target, 2, 4)):
             sampled = _dense_max(net, lo, hi, spec)
             for level in (Tightening.INTERVAL, Tightening.LP):
-                res = verify(net, lo, hi, [spec], oracle,
-                             VerifierConfig(tightening=level, timeout_s=30, attack_steps=0))[0]
+                res = verify(
+                    net,
+                    lo,
+                    hi,
+                    [spec],
+                    oracle,
+                    VerifierConfig(tightening=level, timeout_s=30, attack_steps=0),
+                )[0]
                 if res.verdict == Verdict.VERIFIED:
                     assert sampled < 0, "VERIFIED but sampling found a counterexample"
                     assert res.objective_bound >= sampled - 1e-7
@@ -104,8 +109,9 @@ def test_topk_counting_milp_agrees_with_pairwise(seed: int) -> None:
     lo, hi = (x - 0.15).clamp(0, 1), (x + 0.15).clamp(0, 1)
     target = int(net.forward(x[None]).argsort(descending=True)[0, 1])  # the runner-up label
     cfg = VerifierConfig(attack_steps=0, exact_objective=True, timeout_s=60)
-    one, pair = verify(net, lo, hi, [topk_spec(target, 2, 5), pairwise_topk_specs(target, 2, 5)],
-                       oracle, cfg)
+    one, pair = verify(
+        net, lo, hi, [topk_spec(target, 2, 5), pairwise_topk_specs(target, 2, 5)], oracle, cfg
+    )
     assert len(pairwise_topk_specs(target, 2, 5).clauses) == 6  # C(4, 2) queries in paper 000
     assert one.verdict == pair.verdict != Verdict.UNKNOWN
     assert one.objective_value == pytest.approx(pair.objective_value, abs=1e-5)
@@ -120,8 +126,9 @@ def test_gurobi_matches_highs() -> None:
     target = int(net.forward(x[None]).argmax())
     values = []
     for backend in (Backend.HIGHS, Backend.GUROBI):
-        cfg = VerifierConfig(attack_steps=0, exact_objective=True, backend=backend,
-                             tightening=Tightening.MIP)
+        cfg = VerifierConfig(
+            attack_steps=0, exact_objective=True, backend=backend, tightening=Tightening.MIP
+        )
         res = verify(net, x - 0.2, x + 0.2, [top1_spec(target, 3)], oracle, cfg)[0]
         values.append((res.verdict, res.objective_value))
     assert values[0][0] == values[1][0]
@@ -134,11 +141,17 @@ def test_gurobi_size_limit_falls_back(caplog: pytest.LogCaptureFixture) -> None:
     net = from_torch(model, (2100,))
     x = torch.full((2100,), 0.5, dtype=DTYPE)
     target = int(net.forward(x[None]).argmax())
-    cfg = VerifierConfig(attack_steps=0, backend=Backend.GUROBI, tightening=Tightening.INTERVAL,
-                         exact_objective=True, timeout_s=30)
+    cfg = VerifierConfig(
+        attack_steps=0,
+        backend=Backend.GUROBI,
+        tightening=Tightening.INTERVAL,
+        exact_objective=True,
+        timeout_s=30,
+    )
     with caplog.at_level("WARNING"):
-        res = verify(net, x - 0.001, x + 0.001, [top1_spec(target, 3)],
-                     TorchOracle(model, (2100,)), cfg)[0]
+        res = verify(
+            net, x - 0.001, x + 0.001, [top1_spec(target, 3)], TorchOracle(model, (2100,)), cfg
+        )[0]
     assert res.verdict != Verdict.UNKNOWN
     if any("10010" in r.message for r in caplog.records):
         assert any("falling back to HiGHS" in r.message for r in caplog.records)
@@ -163,14 +176,16 @@ def test_certify_labels_threshold() -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_precomputed_bounds_give_the_same_exact_objective(seed: int) -> None:
     from mlrobust.verify.bounds import crown_bounds
+
     model = random_convnet(seed)
     net = from_torch(model, (1, 6, 6))
     oracle = TorchOracle(model, (1, 6, 6))
     x = torch.rand(net.input_size, dtype=DTYPE, generator=torch.Generator().manual_seed(seed))
     lo, hi = (x - 0.15).clamp(0, 1), (x + 0.15).clamp(0, 1)
     spec = topk_spec(0, 2, net.n_outputs)
-    cfg = VerifierConfig(attack_steps=0, timeout_s=30, tightening=Tightening.CROWN,
-                         exact_objective=True)
+    cfg = VerifierConfig(
+        attack_steps=0, timeout_s=30, tightening=Tightening.CROWN, exact_objective=True
+    )
     plain = verify(net, lo, hi, [spec], oracle, cfg)[0]
     given = verify(net, lo, hi, [spec], oracle, cfg, bounds=crown_bounds(net, lo, hi))[0]
     assert plain.verdict == given.verdict != Verdict.UNKNOWN
@@ -181,9 +196,17 @@ def test_precomputed_bounds_give_the_same_exact_objective(seed: int) -> None:
 def test_precomputed_bounds_over_another_box_are_refused() -> None:
     from mlrobust.errors import InputError
     from mlrobust.verify.bounds import crown_bounds
+
     model = random_mlp([3, 4, 2], 0)
     net = from_torch(model, (3,))
     lo, hi = torch.zeros(3, dtype=DTYPE), torch.ones(3, dtype=DTYPE)
     with pytest.raises(InputError, match="different input box"):
-        verify(net, lo, hi, [top1_spec(0, 2)], TorchOracle(model, (3,)), NO_ATTACK,
-               bounds=crown_bounds(net, lo, hi * 0.5))
+        verify(
+            net,
+            lo,
+            hi,
+            [top1_spec(0, 2)],
+            TorchOracle(model, (3,)),
+            NO_ATTACK,
+            bounds=crown_bounds(net, lo, hi * 0.5),
+        )

@@ -35,13 +35,22 @@ def test_parse_dnf_regions() -> None:
     assert (r.spec.value(y) >= 0).tolist() == [True, True, False]
 
 
-@pytest.mark.parametrize("text, line", [
-    ("(declare-const X_0 Real)\n(assert (>= X_0 0)\n", 2),
-    ("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 0))\n"
-     "(assert (<= X_0 1))\n(assert (foo Y_0 1))\n", 5),
-    ("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 0))\n"
-     "(assert (<= (* X_0 Y_0) 1))\n", 4),
-])
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("(declare-const X_0 Real)\n(assert (>= X_0 0)\n", 2),
+        (
+            "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 0))\n"
+            "(assert (<= X_0 1))\n(assert (foo Y_0 1))\n",
+            5,
+        ),
+        (
+            "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 0))\n"
+            "(assert (<= (* X_0 Y_0) 1))\n",
+            4,
+        ),
+    ],
+)
 def test_errors_point_at_line(text: str, line: int) -> None:
     with pytest.raises(CorruptFileError, match=f":{line}:"):
         parse_vnnlib(text, "prop.vnnlib")
@@ -78,8 +87,10 @@ SUBSET = [
 def _consensus() -> dict[tuple[str, str, str], str]:
     path = require_data("vnncomp2021", "results", "derived_consensus.csv")
     with open(path) as fh:
-        return {(r["benchmark"], r["onnx"], r["vnnlib"].removeprefix("./")): r["majority"]
-                for r in csv.DictReader(fh)}
+        return {
+            (r["benchmark"], r["onnx"], r["vnnlib"].removeprefix("./")): r["majority"]
+            for r in csv.DictReader(fh)
+        }
 
 
 @pytest.mark.parametrize("bench, onnx_name, prop", SUBSET)

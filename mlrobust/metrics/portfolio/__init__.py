@@ -1,12 +1,12 @@
 """Verifier portfolios (paper 004): per-instance results as data and the measures on them.
 
-    >>> from mlrobust.metrics.portfolio import ResultTable, Answer, to_matrix, summarize
-    >>> t = ResultTable.from_rows([
-    ...     ("i1", "a", Answer.HOLDS, 1.0), ("i1", "b", Answer.UNKNOWN, 9.0),
-    ...     ("i2", "a", Answer.ERROR, 0.1), ("i2", "b", Answer.VIOLATED, 2.0)])
-    >>> s = summarize(to_matrix(t, time_limit=10.0))
-    >>> s.solved.tolist(), s.shapley.tolist()
-    ([1, 1], [1.0, 1.0])
+>>> from mlrobust.metrics.portfolio import ResultTable, Answer, to_matrix, summarize
+>>> t = ResultTable.from_rows([
+...     ("i1", "a", Answer.HOLDS, 1.0), ("i1", "b", Answer.UNKNOWN, 9.0),
+...     ("i2", "a", Answer.ERROR, 0.1), ("i2", "b", Answer.VIOLATED, 2.0)])
+>>> s = summarize(to_matrix(t, time_limit=10.0))
+>>> s.solved.tolist(), s.shapley.tolist()
+([1, 1], [1.0, 1.0])
 """
 
 from mlrobust.metrics.portfolio.measures import (

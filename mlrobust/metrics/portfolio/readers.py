@@ -80,7 +80,9 @@ def _times(texts: list[str], answers: np.ndarray, source: Path) -> np.ndarray:
             )
         logger.warning(
             "%s: %d non-numeric time(s) on failed runs (e.g. %r) read as NaN.",
-            source, len(bad), texts[bad[0]],
+            source,
+            len(bad),
+            texts[bad[0]],
         )
     return out
 

@@ -32,8 +32,10 @@ def read_consensus(path: str | Path) -> dict[str, Answer]:
     reader = csv.DictReader(_open_text(path))
     need = {"benchmark", "onnx", "vnnlib", "majority"}
     if not need <= set(reader.fieldnames or ()):
-        raise CorruptFileError(f"{path}: expected columns {sorted(need)}, got "
-                               f"{reader.fieldnames}; is this a consensus file?")
+        raise CorruptFileError(
+            f"{path}: expected columns {sorted(need)}, got "
+            f"{reader.fieldnames}; is this a consensus file?"
+        )
     seen: dict[str, int] = {}
     for row in reader:
         word = row["majority"].strip().lower()
@@ -43,8 +45,9 @@ def read_consensus(path: str | Path) -> dict[str, Answer]:
         elif word not in _NO_REFERENCE:
             seen[word] = seen.get(word, 0) + 1
     if seen:
-        raise CorruptFileError(f"{path}: unknown majority word(s) {seen}; expected holds, "
-                               "violated, tie or unknown.")
+        raise CorruptFileError(
+            f"{path}: unknown majority word(s) {seen}; expected holds, violated, tie or unknown."
+        )
     return out
 
 
@@ -75,9 +78,14 @@ def against_reference(m: PerformanceMatrix, reference: dict[str, Answer]) -> Ref
         for i, v in zip(*np.nonzero(opposite), strict=True)
     )
     if conflicts:
-        logger.warning("CONFLICT with the reference: %d answer(s), e.g. %s says %s where the "
-                       "reference says %s; re-check them.", len(conflicts), conflicts[0][1],
-                       conflicts[0][2].name, conflicts[0][3].name)
+        logger.warning(
+            "CONFLICT with the reference: %d answer(s), e.g. %s says %s where the "
+            "reference says %s; re-check them.",
+            len(conflicts),
+            conflicts[0][1],
+            conflicts[0][2].name,
+            conflicts[0][3].name,
+        )
     return ReferenceCheck(
         verifiers=tuple(str(v) for v in m.verifiers),
         agree=same.sum(0),
