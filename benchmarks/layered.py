@@ -25,11 +25,9 @@ from mlrobust.synthesis import (
     OracleConfig,
     SynthesisConfig,
     guided_synthesis,
-    layer_map,
-    make_problem,
     naive_synthesis,
 )
-from mlrobust.synthesis.cases import pick_images
+from mlrobust.synthesis.cases import layered_case, pick_images
 from mlrobust.synthesis.result import milp_calls_to_reach
 from mlrobust.verify.milp import Tightening
 from mlrobust.verify.verifier import VerifierConfig
@@ -107,7 +105,7 @@ def main() -> None:
     print("images", idx)
     for name, model in models.items():
         for i in idx:
-            prob = make_problem(model, ds.x[i], int(ds.objects[i, 0]), layer_map(ds.masks[i, 1]))
+            prob = layered_case(model, ds, i)
             for meth, (fn, cfg) in methods.items():
                 t0 = time.monotonic()
                 res = fn(prob, cfg)

@@ -3,7 +3,7 @@
     MLROBUST_DATA=../shared/data .venv/bin/python benchmarks/partial_labels.py \
         [--threads 1] [--images 4000] [--epochs 2] [--repeats 2]
 
-Plain BCE is ``mlrobust.models.training.train`` on the full labels; every other row is
+Plain BCE is ``mlrobust.training.train.train`` on the full labels; every other row is
 ``train_partial`` on T_0.4-attacked labels, all with the same model, data and schedule in the
 same run. Each configuration runs ``--repeats`` times in rotation and the fastest is kept, so
 load from other processes on a shared machine inflates the numbers less.
@@ -19,9 +19,9 @@ import torch
 from mlrobust.datasets import multi_fashion
 from mlrobust.datasets.label_attacks import LabelAttack, Removal, remove_labels
 from mlrobust.models import build_model
-from mlrobust.models.partial_losses import PartialLoss, PartialLossConfig
-from mlrobust.models.partial_training import train_partial
-from mlrobust.models.training import TrainConfig, train
+from mlrobust.training.partial_losses import PartialLoss, PartialLossConfig
+from mlrobust.training.partial_training import train_partial
+from mlrobust.training.train import TrainConfig, train
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from mlrobust.datasets.paths import data_file
-from mlrobust.metrics.portfolio import (
+from mlrobust.portfolio import (
     PerformanceMatrix,
     parallel_portfolio,
     shapley_exact,
@@ -23,7 +23,7 @@ from mlrobust.metrics.portfolio import (
     solved_game,
     summarize,
 )
-from mlrobust.metrics.portfolio.paper004 import load_all_cpu
+from mlrobust.portfolio.paper004 import load_all_cpu
 
 
 def _timed(fn):

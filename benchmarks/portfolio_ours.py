@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 from mlrobust.datasets.paths import data_file
-from mlrobust.metrics.portfolio import (
+from mlrobust.portfolio import (
     Answer,
     against_reference,
     read_consensus,

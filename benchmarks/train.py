@@ -15,7 +15,7 @@ import torch
 
 from mlrobust.datasets import MultiLabelDataset
 from mlrobust.models import build_model, predict_logits
-from mlrobust.models.training import Regime, TrainConfig, train
+from mlrobust.training.train import Regime, TrainConfig, train
 
 MODELS = {"paper000_cnn": (1, 28, 56), "mlp": (1, 28, 56), "small_cnn": (1, 56, 56)}
 

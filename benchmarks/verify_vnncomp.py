@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from mlrobust.datasets.paths import data_file
-from mlrobust.metrics.portfolio.readers import read_vnncomp_results, vnncomp_instance_id
-from mlrobust.metrics.portfolio.table import Answer
+from mlrobust.portfolio.readers import read_vnncomp_results, vnncomp_instance_id
+from mlrobust.portfolio.table import Answer
 from mlrobust.verify.api import verify_vnnlib
 from mlrobust.verify.milp import Tightening
-from mlrobust.verify.verifier import VerifierConfig
+from mlrobust.verify.verifier import MILPVerifier, VerifierConfig
 
 
 def vnncomp2021_solved(
@@ -82,15 +82,12 @@ def main() -> None:
             for r in csv.DictReader(fh)
             if r["benchmark"] == "mnistfc"
         }
-    configs = {"ours": VerifierConfig(timeout_s=args.timeout)}
+    configs = {"ours": (MILPVerifier(), args.timeout)}
     if args.baseline:
-        configs["plain-milp"] = VerifierConfig(
-            timeout_s=args.baseline_timeout or args.timeout,
-            tightening=Tightening.INTERVAL,
-            attack_steps=0,
-            alpha_steps=0,
-            bab=False,
+        plain = VerifierConfig(
+            tightening=Tightening.INTERVAL, attack_steps=0, alpha_steps=0, bab=False
         )
+        configs["plain-milp"] = (MILPVerifier(plain), args.baseline_timeout or args.timeout)
     with open(root / "mnistfc_instances.csv") as fh:
         rows = [r for r in csv.reader(fh) if r]
     for net in args.nets:
@@ -99,11 +96,13 @@ def main() -> None:
         if args.limit:
             inst = inst[: args.limit]
         summary = {}
-        for name, cfg in configs.items():
+        for name, (verifier, limit) in configs.items():
             solved, wrong, total_t = 0, 0, 0.0
             for prop in inst:
                 t0 = time.monotonic()
-                ans = verify_vnnlib(root / onnx_name, root / (prop + ".gz"), cfg)
+                ans = verify_vnnlib(
+                    root / onnx_name, root / (prop + ".gz"), verifier, time_limit_s=limit
+                )
                 dt = time.monotonic() - t0
                 exp = consensus.get((onnx_name, prop), "unknown")
                 bad = (ans.answer == "sat" and exp == "holds") or (

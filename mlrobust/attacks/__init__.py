@@ -20,14 +20,17 @@ from mlrobust.attacks.deepfool import MLDeepFool, MLDeepFoolConfig
 from mlrobust.attacks.gmla import GMLA, GMLAConfig, gmla_direction
 from mlrobust.attacks.goal import AttackGoal, random_targets
 from mlrobust.attacks.losses import LossKind, label_losses, relative_logits, violations
-from mlrobust.attacks.lp import LPForm, LPMethod, LPSolution, LPSolver, solve_min_linf
+from mlrobust.attacks.lp import solve_min_linf
+from mlrobust.attacks.lp_forms import LPForm, LPMethod, LPSolution
 from mlrobust.attacks.mla import MLAC, MLAU, GradientConfig, MLACConfig, MLAUConfig
 from mlrobust.attacks.mla_lp import MLALP, MLALPConfig
 from mlrobust.attacks.registry import (
     ATTACKS,
     ENTRY_POINT_GROUP,
     available_attacks,
+    budgeted_attack,
     get_attack,
+    get_attack_class,
 )
 from mlrobust.attacks.torchattacks_adapter import (
     TAMethod,
@@ -52,7 +55,6 @@ __all__ = [
     "LPForm",
     "LPMethod",
     "LPSolution",
-    "LPSolver",
     "LossKind",
     "MLACConfig",
     "MLALPConfig",
@@ -65,7 +67,9 @@ __all__ = [
     "TorchAttacksConfig",
     "TwoClassView",
     "available_attacks",
+    "budgeted_attack",
     "get_attack",
+    "get_attack_class",
     "gmla_direction",
     "label_losses",
     "random_targets",

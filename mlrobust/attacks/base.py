@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import ClassVar
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -129,6 +129,30 @@ class Attack(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
+
+    @classmethod
+    def budget(cls, *, steps: int, eps: float, margin: bool = False) -> dict[str, Any]:
+        """Config values for a run of ``steps`` iterations at radius ``eps`` (how ``evaluate``
+        sets every attack); ``margin``: attack the decision margin (evaluate's per-cell
+        falsifier) where the attack has such a loss.
+
+        The default fills the fields the config has: ``steps``; ``step_size`` = eps / 2 (APGD
+        halves it as progress stalls; the paper's 0.012 would overshoot small balls); ``loss``
+        (margin) and ``kappa`` = 0.05. An attack with other knobs overrides this method.
+        """
+        from mlrobust.attacks.losses import LossKind
+
+        names = {f.name for f in fields(cls.config_type)}
+        out: dict[str, Any] = {}
+        if "steps" in names:
+            out["steps"] = steps
+        if "step_size" in names:
+            out["step_size"] = max(eps / 2, 1e-4)
+        if margin and "loss" in names:
+            out["loss"] = LossKind.MARGIN
+        if margin and "kappa" in names:
+            out["kappa"] = 0.05
+        return out
 
     @abstractmethod
     def _run(self, ctx: AttackContext) -> RawAttack:

@@ -19,8 +19,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 
@@ -39,12 +38,12 @@ class GMLAConfig(GradientConfig):
     """GMLA settings (see :class:`~mlrobust.attacks.mla.GradientConfig` for the optimiser).
 
     Attributes:
-        graph: a :class:`mlrobust.graphs.LabelGraph` whose ``labels`` are in prediction-vector
-            order; None attacks Omega itself (no consistency widening).
         tau: cosine threshold below which the projected direction (eq. 10) is used.
+
+    The label graph is data, not a setting: it travels in the goal (``AttackGoal.graph``);
+    without one GMLA attacks Omega itself (no consistency widening).
     """
 
-    graph: Any = field(default=None, compare=False)
     tau: float = -0.85
 
     def __post_init__(self) -> None:
@@ -61,17 +60,10 @@ class GMLA(Attack):
 
     def consistent_set(self, ctx: AttackContext) -> torch.Tensor:
         """Psi, bool ``[N, L]``."""
-        graph = self.config.graph  # type: ignore[attr-defined]
+        graph = ctx.goal.graph
         targets = ctx.targets
         if graph is None:
             return targets
-        labels = getattr(graph, "labels", None)
-        if labels is None or len(labels) != targets.shape[1]:
-            raise InputError(
-                f"GMLA's label graph has {None if labels is None else len(labels)} labels but "
-                f"the model predicts {targets.shape[1]}; build the graph over the model's labels "
-                "in prediction-vector order."
-            )
         from mlrobust.graphs import consistent_target_sets
 
         psi = consistent_target_sets(graph, ctx.clean_pred.cpu(), targets.cpu())

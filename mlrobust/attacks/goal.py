@@ -21,16 +21,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from mlrobust.errors import InputError
 from mlrobust.rules import DecisionRule, Threshold, TopK
 
+if TYPE_CHECKING:
+    from mlrobust.graphs import LabelGraph
+
 
 @dataclass(frozen=True)
 class AttackGoal:
     """Flip the labels in ``targets`` (bool ``[N, L]``) relative to the clean prediction.
+
+    ``graph``: the label hierarchy (``labels`` in prediction-vector order) when the labels have
+    one; GMLA widens the targets to their consistent target set Psi over it.
 
     Shape:
         targets: bool ``[N, L]``, at least one ``True`` per row.
@@ -38,6 +45,7 @@ class AttackGoal:
 
     targets: torch.Tensor = field(compare=False)
     rule: DecisionRule = field(default_factory=lambda: Threshold(0.5))
+    graph: LabelGraph | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         t = self.targets
@@ -58,6 +66,13 @@ class AttackGoal:
             )
         if not isinstance(self.rule, (Threshold, TopK)):
             raise InputError(f"rule must be Threshold or TopK, got {type(self.rule).__name__}.")
+        labels = None if self.graph is None else getattr(self.graph, "labels", None)
+        if self.graph is not None and (labels is None or len(labels) != t.shape[1]):
+            raise InputError(
+                f"The goal's label graph has {None if labels is None else len(labels)} labels "
+                f"but the targets cover {t.shape[1]}; build the graph over the model's labels "
+                "in prediction-vector order."
+            )
 
     @property
     def num_labels(self) -> int:
@@ -74,6 +89,7 @@ class AttackGoal:
         *,
         num_labels: int,
         rule: DecisionRule | None = None,
+        graph: LabelGraph | None = None,
     ) -> AttackGoal:
         """Build a goal from one list of target label indices per sample."""
         mask = torch.zeros(len(indices), num_labels, dtype=torch.bool)
@@ -85,7 +101,7 @@ class AttackGoal:
                         f"(the model has {num_labels} labels: 0..{num_labels - 1})."
                     )
                 mask[row, int(label)] = True
-        return cls(mask, rule if rule is not None else Threshold(0.5))
+        return cls(mask, rule if rule is not None else Threshold(0.5), graph)
 
     @classmethod
     def random(
@@ -97,10 +113,11 @@ class AttackGoal:
         seed: int,
         rule: DecisionRule | None = None,
         allowed: torch.Tensor | None = None,
+        graph: LabelGraph | None = None,
     ) -> AttackGoal:
         """A goal with ``size`` random targets per sample (see :func:`random_targets`)."""
         mask = random_targets(n, num_labels, size=size, seed=seed, allowed=allowed)
-        return cls(mask, rule if rule is not None else Threshold(0.5))
+        return cls(mask, rule if rule is not None else Threshold(0.5), graph)
 
 
 def random_targets(

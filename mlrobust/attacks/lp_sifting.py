@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlrobust.attacks.lp import _LAM_CAP, LPSolution, LPSolver, _highs_homogeneous
+from mlrobust.attacks.lp_forms import LAM_CAP, LPSolution, homogeneous_model
 from mlrobust.errors import SolverError
+from mlrobust.solvers import Backend, HighsSession, Status, basis_status
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,6 @@ def sift_min_linf(
     ``dual_start`` (``[m]``, >= 0) seeds the first pricing; ``time_limit`` / ``max_rounds`` stop
     early with the best feasible point and its certified ``lower_bound`` (a warning logs the gap).
     """
-    import highspy
-
     start = time.perf_counter()
     m, d = a.shape
     work = max(work_per_row * m, 200)  # columns added per round: a few times the basis size
@@ -79,7 +78,7 @@ def sift_min_linf(
     gid = np.zeros(d, np.int64)
     gid[_smallest(np.abs(g), work)] = -1
     state = _Sift(gid=gid, sign=np.where(g > 0, -1.0, 1.0), num_groups=1, col_status={})
-    group_status: list[object] = [highspy.HighsBasisStatus.kUpper]
+    group_status: list[object] = [basis_status("upper")]
     best: tuple[float, np.ndarray] | None = None  # (lam, s): the best feasible point
     stab: tuple[float, np.ndarray, np.ndarray] = (-np.inf, y, g)  # (z_lo, y, g): the best bound
     rnd = 0
@@ -109,11 +108,11 @@ def sift_min_linf(
             stab[0],
             1 / lam if lam > 0 else np.inf,
         )
-        if stab[0] >= _LAM_CAP:  # y proves no r (of sane size) satisfies the rows
+        if stab[0] >= LAM_CAP:  # y proves no r (of sane size) satisfies the rows
             return LPSolution(
                 r=np.zeros(d),
                 feasible=False,
-                solver=LPSolver.HIGHS,
+                solver=Backend.HIGHS,
                 dual=stab[1],
                 lower_bound=np.inf,
                 rounds=rnd,
@@ -122,7 +121,7 @@ def sift_min_linf(
             return LPSolution(
                 r=best[1] / best[0],
                 feasible=True,
-                solver=LPSolver.HIGHS,
+                solver=Backend.HIGHS,
                 dual=y,
                 lower_bound=stab[0],
                 rounds=rnd,
@@ -151,7 +150,7 @@ def sift_min_linf(
     return LPSolution(
         r=s / lam,
         feasible=True,
-        solver=LPSolver.HIGHS,
+        solver=Backend.HIGHS,
         dual=stab[1],
         lower_bound=stab[0],
         rounds=rnd,
@@ -167,11 +166,8 @@ def _dual_bound(b: np.ndarray, y: np.ndarray, g: np.ndarray) -> float:
     return num / l1 if l1 > 0 else np.inf
 
 
-def _nearest_status(value: float):  # type: ignore[no-untyped-def]
-    import highspy
-
-    st = highspy.HighsBasisStatus
-    return st.kUpper if value > 0 else st.kLower
+def _nearest_status(value: float) -> object:
+    return basis_status("upper" if value > 0 else "lower")
 
 
 def _smallest(values: np.ndarray, k: int) -> np.ndarray:
@@ -209,9 +205,7 @@ def _next_working_set(
     members; the columns nearest their kink (small |g_j|) and the most violated ones join W.
     Returns the HiGHS basis status of each new group (a warm start; HiGHS repairs the rest).
     """
-    import highspy
-
-    st = highspy.HighsBasisStatus
+    basic, lower, upper = (basis_status(k) for k in ("basic", "lower", "upper"))
     gid, sign = state.gid, state.sign
     member = gid >= 0
     interior = np.abs(mus) < 1 - 1e-9
@@ -224,7 +218,7 @@ def _next_working_set(
         far = np.partition(np.abs(g), keep)[keep] if len(g) > keep else np.inf
         cand = np.flatnonzero(~member & (np.abs(g) > far) & (np.abs(s) >= 1 - 1e-9) & (s * g <= 0))
         drop = np.array(
-            [j for j in cand.tolist() if state.col_status.get(j) != st.kBasic], dtype=np.int64
+            [j for j in cand.tolist() if state.col_status.get(j) != basic], dtype=np.int64
         )
         bsign[drop] = np.sign(s[drop])
         for j in drop.tolist():
@@ -250,7 +244,7 @@ def _next_working_set(
     new_gid[pool] = 2 * n_int + (~pool_agree[pool])
     new_sign[pool] = np.where(pool_agree[pool], bsign[pool], -bsign[pool])
     new_gid[add] = -1
-    status = [st.kBasic, st.kLower] * n_int + [st.kUpper, st.kLower]
+    status = [basic, lower] * n_int + [upper, lower]
     used, state.gid = np.unique(new_gid, return_inverse=True)
     if used[0] == -1:
         state.gid = state.gid - 1
@@ -260,32 +254,26 @@ def _next_working_set(
     return [status[k] for k in used.tolist()]
 
 
-def _restricted(cols: np.ndarray, b: np.ndarray, col_status: list, tail: list | None) -> tuple:  # type: ignore[type-arg]
+def _restricted(
+    cols: np.ndarray, b: np.ndarray, col_status: list[object], tail: list[object] | None
+) -> tuple[np.ndarray, float, np.ndarray, list[object]]:
     """``max lam s.t. cols v - lam b <= 0, -1 <= v <= 1`` warm-started from the given statuses.
 
     Returns ``(v, lam, y, statuses)`` with ``y >= 0`` the row multipliers and ``statuses`` those
     of ``v``, then of lam, then of the rows.
     """
-    import highspy
-
     m, n = cols.shape
-    h = _highs_homogeneous(cols, b)
-    basis = highspy.HighsBasis()
+    session = HighsSession(homogeneous_model(cols, b), presolve=False)
     if tail is None:
-        tail = [highspy.HighsBasisStatus.kBasic] * (m + 1)
-    basis.col_status = [*col_status, tail[0]]
-    basis.row_status = list(tail[1:])
-    basis.alien = True
-    basis.valid = True
-    h.setBasis(basis)
-    h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        tail = [basis_status("basic")] * (m + 1)
+    session.set_basis([*col_status, tail[0]], list(tail[1:]))
+    # minimise -lam rather than maximise lam: the row duals' signs below assume it
+    out = session.solve(np.array([n]), -np.ones(1), 0.0, False, float("inf"))
+    if out.status is not Status.OPTIMAL or out.x is None:
         raise SolverError(
-            f"HiGHS stopped with status {h.modelStatusToString(h.getModelStatus())} on a "
-            f"restricted MLA-LP ({m} rows, {n} columns); report the instance."
+            f"HiGHS stopped with status {session.status_text()} on a restricted MLA-LP "
+            f"({m} rows, {n} columns); report the instance."
         )
-    sol = h.getSolution()
-    x = np.asarray(sol.col_value)
-    y = np.maximum(-np.asarray(sol.row_dual), 0.0)
-    out = h.getBasis()
-    return x[:n], float(x[n]), y, [*out.col_status, *out.row_status]
+    y = np.maximum(-session.row_duals(), 0.0)
+    col_out, row_out = session.basis()
+    return out.x[:n], float(out.x[n]), y, [*col_out, *row_out]

@@ -30,9 +30,11 @@ from torch.func import jvp
 
 from mlrobust.attacks.base import Attack, AttackContext, RawAttack, inside_or_clean, within_threat
 from mlrobust.attacks.losses import label_losses
-from mlrobust.attacks.lp import LPForm, LPMethod, LPSolver, gurobi_fits, solve_min_linf
+from mlrobust.attacks.lp import solve_min_linf
+from mlrobust.attacks.lp_forms import LPForm, LPMethod
 from mlrobust.errors import InputError
 from mlrobust.rules import DecisionRule
+from mlrobust.solvers import Backend
 from mlrobust.threats import LinfBall, PixelBox
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,9 @@ class MLALPConfig:
 
     Attributes:
         max_iter: outer iterations (LP solves per sample), 10 in the reference.
-        solver: LP backend; GUROBI is used only when the LP fits its licence (else HiGHS),
-            MOSEK only when licensed (else a warning and HiGHS, or an error if not ``fallback``).
+        solver: LP backend (:class:`mlrobust.solvers.Backend`); Gurobi or MOSEK when they can
+            solve the LP (licence, size limit), else HiGHS with one warning, or an error if not
+            ``fallback`` (see :mod:`mlrobust.solvers`).
         form: HOMOGENEOUS (fast) or NAIVE (the paper's, for comparison).
         method: AUTO (sifting for wide LPs, e.g. 224x224 images; whole-LP simplex for small
             ones), SIMPLEX or SIFTING; see :mod:`.lp`. Both are exact.
@@ -58,7 +61,7 @@ class MLALPConfig:
     """
 
     max_iter: int = 10
-    solver: LPSolver = LPSolver.HIGHS
+    solver: Backend = Backend.HIGHS
     form: LPForm = LPForm.HOMOGENEOUS
     method: LPMethod = LPMethod.AUTO
     row_generation: bool = True
@@ -75,8 +78,8 @@ class MLALPConfig:
             raise InputError(f"max_iter must be >= 1, got {self.max_iter}.")
         if not 0 < self.t_min <= self.t_start < 1:
             raise InputError("thresholds need 0 < t_min <= t_start < 1.")
-        if not isinstance(self.solver, LPSolver) or not isinstance(self.form, LPForm):
-            raise InputError("solver must be an LPSolver and form an LPForm.")
+        if not isinstance(self.solver, Backend) or not isinstance(self.form, LPForm):
+            raise InputError("solver must be a mlrobust.solvers.Backend and form an LPForm.")
         if not isinstance(self.method, LPMethod):
             raise InputError("method must be an LPMethod.")
 
@@ -152,7 +155,7 @@ class MLALP(Attack):
         with torch.no_grad():
             loss1 = losses(x).double()
         b_all = (-torch.log1p(-t.to(loss1.device)) - loss1).cpu().numpy()
-        num_labels, d = b_all.shape[0], x[0].numel()
+        num_labels = b_all.shape[0]
         if cfg.row_generation:
             must = (b_all < 0) | targets.cpu().numpy() | (duals > 1e-9 * duals.max(initial=0.0))
             rest = np.flatnonzero(~must)
@@ -162,13 +165,10 @@ class MLALP(Attack):
             rows = np.arange(num_labels)
         a_rows = _jacobian_rows(losses, x, rows)
         for _ in range(num_labels + 1):
-            solver = cfg.solver
-            if solver is LPSolver.GUROBI and not gurobi_fits(len(rows), d, cfg.form):
-                solver = LPSolver.HIGHS  # beyond the licence-free size limit: skip the attempt
             sol = solve_min_linf(
                 a_rows,
                 b_all[rows],
-                solver=solver,
+                solver=cfg.solver,
                 form=cfg.form,
                 fallback=cfg.fallback,
                 time_limit=cfg.time_limit,

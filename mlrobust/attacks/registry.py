@@ -62,10 +62,31 @@ def get_attack(name: str, **config: Any) -> Attack:
     >>> get_attack("mla-u", steps=10).config.steps
     10
     """
+    return build_attack(get_attack_class(name), **config)
+
+
+def budgeted_attack(name: str, *, steps: int, eps: float, margin: bool = False) -> Attack:
+    """The attack ``name`` set up for ``steps`` iterations at radius ``eps`` (see
+    :meth:`Attack.budget`): how ``evaluate`` builds every attack, built-in or plugin.
+
+    >>> budgeted_attack("mla-u", steps=7, eps=0.01).config.steps
+    7
+    """
+    cls = get_attack_class(name)
+    return build_attack(cls, **cls.budget(steps=steps, eps=eps, margin=margin))
+
+
+def get_attack_class(name: str) -> type[Attack]:
+    """The attack class registered as ``name``; an error listing the names otherwise."""
     attacks = available_attacks()
     if name not in attacks:
         raise InputError(f"Unknown attack {name!r}; available: {', '.join(sorted(attacks))}.")
-    cls = attacks[name]
+    return attacks[name]
+
+
+def build_attack(cls: type[Attack], **config: Any) -> Attack:
+    """``cls`` with its config built from keyword arguments (a clear error for bad ones)."""
+    name = cls.name
     try:
         cfg = cls.config_type(**config)
     except TypeError as exc:

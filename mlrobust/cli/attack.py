@@ -18,14 +18,7 @@ from rich.table import Table
 from mlrobust.attacks import AttackGoal, available_attacks, get_attack
 from mlrobust.cli.common import friendly_errors
 from mlrobust.errors import InputError
-from mlrobust.metrics import (
-    consistent_predictions,
-    distortion,
-    fooling_rate,
-    mean_ssim,
-    nontarget_flip_rate,
-    semantic_fooling_rate,
-)
+from mlrobust.metrics import attack_row
 from mlrobust.rules import TopK, parse_rule
 from mlrobust.threats import L2Ball, LinfBall
 
@@ -65,7 +58,7 @@ def run(
 ) -> None:
     """Attack a model on a dataset over an eps grid and target-set sizes."""
     from mlrobust.datasets import load_dataset, with_ancestors
-    from mlrobust.graphs import LabelGraph, load_prebuilt
+    from mlrobust.graphs import load_graph
     from mlrobust.models import predict_logits, resolve_model
 
     names = [a.strip() for a in attacks.split(",") if a.strip()]
@@ -79,11 +72,7 @@ def run(
     data = load_dataset(dataset, split, n)
     graph = None
     if graph_source:
-        graph = (
-            LabelGraph.load(Path(graph_source))
-            if graph_source.endswith(".json")
-            else load_prebuilt(graph_source)
-        )
+        graph = load_graph(graph_source)
         if data.label_names != graph.labels:
             data = with_ancestors(data, graph)
     if data.num_labels != len(info.label_names):
@@ -98,34 +87,19 @@ def run(
         # under top-k, attack the predicted labels (hide a detected object), as evaluate does
         allowed = decision.predict(predict_logits(model, x)) if isinstance(decision, TopK) else None
         goal = AttackGoal.random(
-            len(x), num_labels, size=size, seed=seed, rule=decision, allowed=allowed
+            len(x), num_labels, size=size, seed=seed, rule=decision, allowed=allowed, graph=graph
         )
         for radius in _floats(eps):
             threat = LinfBall(radius) if norm == "linf" else L2Ball(radius)
             for name in names:
-                cfg = {"graph": graph} if name == "gmla" and graph is not None else {}
                 try:
-                    result = get_attack(name, **cfg)(model, x, goal, threat)
+                    result = get_attack(name)(model, x, goal, threat)
                 except InputError as exc:  # e.g. an l2 ball for an l_inf-only attack
                     typer.echo(f"skipped {name} at eps={radius}: {exc}", err=True)
                     continue
-                s = result.success
-                row = {
-                    "attack": name,
-                    "eps": radius,
-                    "size": size,
-                    "FR_N": fooling_rate(s),
-                    "NT_R": nontarget_flip_rate(
-                        result.clean_pred, result.adv_pred, result.target_set, s
-                    ),
-                    "SSIM": mean_ssim(x, result.x_adv, s),
-                    "linf": distortion(x, result.x_adv, s).linf,
-                    "seconds": result.seconds,
-                }
-                if graph is not None:
-                    ok = consistent_predictions(graph, result.adv_pred, goal.targets)
-                    row["FR_S"] = semantic_fooling_rate(s, ok)
-                rows.append(row)
+                rows.append(
+                    {"attack": name, "eps": radius, "size": size, **attack_row(x, result, graph)}
+                )
     _print_table(rows)
     out.write_text(json.dumps({"checkpoint": str(checkpoint), "rows": rows}, indent=1))
     typer.echo(f"wrote {out}")

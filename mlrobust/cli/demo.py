@@ -9,8 +9,8 @@ from mlrobust.attacks import MLAU, AttackGoal, MLAUConfig
 from mlrobust.cli.common import console, friendly_errors
 from mlrobust.datasets import shipped_samples
 from mlrobust.models import SHIPPED, predict_logits, shipped_checkpoint
-from mlrobust.models.training import clean_metrics
 from mlrobust.threats import LinfBall
+from mlrobust.training.train import clean_metrics
 
 
 @friendly_errors

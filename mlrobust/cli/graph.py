@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -14,24 +13,12 @@ app = typer.Typer(help="Label hierarchies: show, build (WordNet) and check.", no
 
 def _load(source: str):  # noqa: ANN202 - LabelGraph, imported lazily to keep the CLI fast
     """A prebuilt name, a LabelGraph JSON file, an OpenImages hierarchy or an edge list."""
-    from mlrobust.graphs.graph import LabelGraph
-    from mlrobust.graphs.prebuilt import PREBUILT, load_prebuilt
-    from mlrobust.graphs.sources import from_edges, from_openimages
+    from mlrobust.graphs import load_graph
 
-    if source in PREBUILT:
-        return load_prebuilt(source)
-    path = Path(source)
-    if not path.is_file():
-        raise typer.BadParameter(
-            f"{source!r} is neither a prebuilt graph ({', '.join(sorted(PREBUILT))}) nor a file."
-        )
-    if path.suffix.lower() == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict) and "LabelName" in data:
-            return from_openimages(path)
-        if isinstance(data, dict) and "nodes" in data:
-            return LabelGraph.load(path)
-    return from_edges(path)
+    try:
+        return load_graph(source)
+    except MLRobustError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _fail(exc: MLRobustError) -> None:

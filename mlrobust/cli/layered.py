@@ -34,11 +34,9 @@ def layered_command(
         OracleConfig,
         SynthesisConfig,
         guided_synthesis,
-        layer_map,
-        make_problem,
         naive_synthesis,
     )
-    from mlrobust.synthesis.cases import pick_images
+    from mlrobust.synthesis.cases import layered_case, pick_images
 
     if method not in ("guided", "naive"):
         raise typer.BadParameter(f"unknown method {method!r}; use guided or naive.")
@@ -67,7 +65,7 @@ def layered_command(
         run = guided_synthesis if method == "guided" else naive_synthesis
         rows = []
         for i in pick_images([net], ds, n, start=start):
-            prob = make_problem(net, ds.x[i], int(ds.objects[i, 0]), layer_map(ds.masks[i, 1]))
+            prob = layered_case(net, ds, i)
             res = run(prob, cfg)
             png = write_layered_heatmap(out / f"layered_{i}.png", ds.x[i], res)
             rows.append((i, res))

@@ -17,12 +17,13 @@ from mlrobust.datasets.label_attacks import (
     full_labels,
     remove_labels,
 )
+from mlrobust.graphs import load_graph
 from mlrobust.models import ModelInfo, build_model, resolve_model, save_checkpoint
-from mlrobust.models.partial_experiment import loss_name
-from mlrobust.models.partial_losses import PartialLossConfig
-from mlrobust.models.partial_training import train_partial
-from mlrobust.models.training import Regime, TrainConfig, clean_metrics, train
 from mlrobust.rules import parse_rule
+from mlrobust.training.partial_experiment import loss_name
+from mlrobust.training.partial_losses import PartialLossConfig
+from mlrobust.training.partial_training import train_partial
+from mlrobust.training.train import Regime, TrainConfig, clean_metrics, train
 
 DEFAULT_ARCH = {"double_mnist": "paper000_cnn", "multi_fashion": "small_cnn"}
 
@@ -80,7 +81,7 @@ def train_command(
     train_set = load_dataset(dataset, "train", n_train or None, seed=seed + 1, download=download)
     test_set = load_dataset(dataset, "test", n_test or None, seed=seed + 2, download=download)
     if graph_source:
-        graph = _load_graph(graph_source)
+        graph = load_graph(graph_source)
         train_set, test_set = with_ancestors(train_set, graph), with_ancestors(test_set, graph)
     arch = architecture or DEFAULT_ARCH.get(dataset, "small_cnn")
     decision = parse_rule(rule or ("topk:2" if dataset == "double_mnist" else "threshold:0.5"))
@@ -159,12 +160,6 @@ def info_command(
     console.print(str(model))
     if info.metrics:
         console.print(_metrics_table(info.metrics, "clean metrics (stored at training time)"))
-
-
-def _load_graph(source: str):  # noqa: ANN202 - LabelGraph, imported lazily
-    from mlrobust.graphs import LabelGraph, load_prebuilt
-
-    return LabelGraph.load(Path(source)) if source.endswith(".json") else load_prebuilt(source)
 
 
 def _partial_info(

@@ -13,14 +13,14 @@ from rich.table import Table
 from mlrobust.cli.common import console, friendly_errors, progress_bar
 from mlrobust.datasets.label_attacks import LabelAttack, Removal
 from mlrobust.errors import InputError
-from mlrobust.models.partial_experiment import (
+from mlrobust.training.partial_experiment import (
     PAPER_ATTACKS,
     PartialExperimentConfig,
     PartialExperimentResult,
     run_partial_experiment,
 )
-from mlrobust.models.partial_losses import PartialLoss, PartialLossConfig
-from mlrobust.models.training import TrainConfig
+from mlrobust.training.partial_losses import PartialLoss, PartialLossConfig
+from mlrobust.training.train import TrainConfig
 
 _ATTACK_HELP = "'targeted:Q' (T_q), 'random:Q' (R_q) or 'single' (T_s); also T_0.4, R_0.2, T_s"
 

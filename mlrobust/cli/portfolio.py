@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlrobust.errors import MLRobustError
-from mlrobust.metrics.portfolio import (
+from mlrobust.portfolio import (
     Answer,
     Missing,
     ResultTable,
@@ -197,15 +197,15 @@ def run(
     limit: int = typer.Option(None, min=1, help="Keep at most LIMIT instances of each CSV."),
 ) -> None:
     """Run configurations over instances, one subprocess per run; resumable. Configurations:
-    bab, milp_highs, milp_gurobi, milp_plain, bounds_only, attack_only."""
-    from mlrobust.portfolio_run import RunnerConfig, builtin_configs, run_portfolio, select_configs
+    bab, milp_highs, milp_gurobi, milp_plain, bounds_only, attack_only, and every registered
+    verifier by its name (milp, crown, attack, plugins)."""
+    from mlrobust.portfolio.runner import RunnerConfig, run_portfolio
 
     try:
         specs = [s for f in instances for s in read_instances(f)[::stride][:limit]]
-        configs = select_configs(builtin_configs(), config)
         summary = run_portfolio(
             specs,
-            configs,
+            config,
             store,
             config=RunnerConfig(
                 memory_limit_mb=memory_mb, jobs=jobs, timeout=timeout, rerun_errors=rerun_errors

@@ -10,8 +10,9 @@ from pathlib import Path
 import typer
 
 from mlrobust.errors import InputError, MLRobustError
-from mlrobust.verify.backends import Backend
+from mlrobust.solvers import Backend
 from mlrobust.verify.milp import Tightening
+from mlrobust.verify.protocol import Verifier
 
 
 def verify(
@@ -31,14 +32,17 @@ def verify(
     timeout: float = typer.Option(
         60.0, "--timeout", help="Seconds per instance (VNN-COMP) or per image (model)."
     ),
+    verifier: str = typer.Option(
+        "milp", "--verifier", help="Verifier name: milp (complete), crown, attack, or a plugin."
+    ),
     tightening: str = typer.Option("lp", help="interval | crown | lp | mip"),
-    backend: str = typer.Option("highs", help="highs | gurobi"),
+    backend: str = typer.Option("highs", help="highs | gurobi | mosek"),
     bab: bool = typer.Option(
         True, "--bab/--no-bab", help="Branch and bound before the MILP (Linear/ReLU networks)."
     ),
 ) -> None:
     """Complete verification of VNN-COMP instances or of our own models on a dataset."""
-    from mlrobust.verify.verifier import VerifierConfig
+    from mlrobust.verify.registry import verifier_for
 
     try:
         level = Tightening[tightening.upper()]
@@ -46,30 +50,37 @@ def verify(
     except (KeyError, ValueError):
         raise typer.BadParameter(
             f"unknown tightening {tightening!r} or backend {backend!r}; use "
-            "interval|crown|lp|mip and highs|gurobi."
+            "interval|crown|lp|mip and highs|gurobi|mosek."
         ) from None
     if timeout <= 0:
         raise typer.BadParameter("--timeout must be > 0 seconds.")
-    cfg = VerifierConfig(timeout_s=timeout, tightening=level, backend=solver, bab=bab)
     try:
+        chosen = verifier_for(verifier, tightening=level, backend=solver, bab=bab)
         if onnx is not None or vnnlib is not None:
             if onnx is None or vnnlib is None:
                 raise InputError("VNN-COMP mode needs both --onnx and --vnnlib.")
             from mlrobust.verify.api import verify_vnnlib
 
-            ans = verify_vnnlib(onnx, vnnlib, cfg)
+            ans = verify_vnnlib(onnx, vnnlib, chosen, time_limit_s=timeout)
             typer.echo(f"{ans.answer} {ans.time_s:.2f}")
             return
         if model is None:
             raise InputError("Give --model (with --dataset) or --onnx and --vnnlib.")
-        _verify_model(model, dataset, n, eps, prop, rule, cfg)
+        _verify_model(model, dataset, n, eps, prop, rule, chosen, timeout)
     except MLRobustError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
 
 
 def _verify_model(
-    model_name: str, dataset: str, n: int, eps: float, prop: str, rule_text: str, cfg: object
+    model_name: str,
+    dataset: str,
+    n: int,
+    eps: float,
+    prop: str,
+    rule_text: str,
+    verifier: Verifier,
+    timeout: float,
 ) -> None:
     import torch
 
@@ -101,7 +112,9 @@ def _verify_model(
     t_all = time.monotonic()
     for i in range(len(data)):
         t0 = time.monotonic()
-        cert = certify_labels(net, data.x[i : i + 1], LinfBall(eps), rule, cfg)  # type: ignore[arg-type]
+        cert = certify_labels(
+            net, data.x[i : i + 1], LinfBall(eps), rule, verifier, time_limit_s=timeout
+        )
         on = [c for c in range(len(names)) if bool(cert.clean[0, c])]
         labels = on if prop == "topk" else list(range(len(names)))
         verdicts = {c: cert.verdicts[0][c] for c in labels}

@@ -1,6 +1,6 @@
-"""The evaluation orchestrator behind ``mlrobust evaluate``: attacks (upper bounds) and the
-verifier (lower bounds) per (image, eps, property) cell, resumable, in a process pool, ending in
-a report per model. See docs/evaluate.md.
+"""The evaluation orchestrator behind ``mlrobust evaluate``: attacks (upper bounds) and a
+verifier (lower bounds) per (image, eps, property) cell, resumable, run by the shared engine
+(:mod:`mlrobust.engine`), ending in a report per model. See docs/evaluate.md.
 
 >>> from mlrobust.evaluate import EvaluationConfig
 >>> EvaluationConfig(models=("double_mnist_none",), n=4, eps=(0.01,)).n
@@ -14,32 +14,18 @@ from mlrobust.evaluate.config import (
     load_config,
     model_name,
 )
-from mlrobust.evaluate.executor import Executor, PoolExecutor, SerialExecutor, make_executor
 from mlrobust.evaluate.models import LoadedModel, load_model, model_from_module
-from mlrobust.evaluate.runner import ModelReport, Progress, evaluate
-from mlrobust.evaluate.store import CellStore
-from mlrobust.evaluate.summary import SCHEMA_VERSION, EvaluationResult
-from mlrobust.evaluate.verifiers import available_verifiers, get_verifier
+from mlrobust.evaluate.runner import ModelReport, evaluate
 
 __all__ = [
-    "SCHEMA_VERSION",
-    "CellStore",
     "EvaluationConfig",
-    "EvaluationResult",
-    "Executor",
     "LoadedModel",
     "ModelReport",
-    "PoolExecutor",
-    "Progress",
-    "SerialExecutor",
-    "available_verifiers",
     "config_from_mapping",
     "default_config",
     "evaluate",
-    "get_verifier",
     "load_config",
     "load_model",
-    "make_executor",
     "model_from_module",
     "model_name",
 ]

@@ -51,7 +51,7 @@ class EvaluationConfig:
         attacks, attack_steps, target_sizes: the Table-1 attacks, their iterations and |Omega|.
         eps: the l_inf radii (on [0, 1] pixels), one axis of every result.
         falsifier: attack that looks for a witness per (image, eps, property) cell (margin loss).
-        verifier: verifier name (:mod:`mlrobust.evaluate.verifiers`) for the certified side.
+        verifier: a registered verifier (:mod:`mlrobust.verify.registry`) for the certified side.
         verifier_timeout_s, tightening: the verifier's limit per (image, eps) and bound ladder.
         verify_falsified: also run the verifier on cells an attack already falsified (a
             soundness cross-check; costs the time limit on each such cell).

@@ -1,55 +1,37 @@
 """The orchestrator: clean metrics -> attacks per (eps, |Omega|) -> per (image, eps, property)
 cells (attack witness, then verifier) -> layered epsilons when available -> report.
 
-Finished work is stored at once (:class:`~mlrobust.evaluate.store.CellStore`); a re-run skips
-it. A cell both VERIFIED and FALSIFIED raises :class:`~mlrobust.errors.SoundnessError` and stops
-the run (the cells stored before it stay, the conflicting one is not stored).
+Finished work is stored at once (:class:`~mlrobust.engine.Store`, by the shared engine
+:func:`~mlrobust.engine.run_pending`); a re-run skips it. A cell both VERIFIED and FALSIFIED
+raises :class:`~mlrobust.errors.SoundnessError` and stops the run (the cells stored before it
+stay, the conflicting one is not stored).
 """
 
 from __future__ import annotations
 
 import logging
 import platform
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
+from mlrobust.engine import Executor, LogProgress, Progress, Row, Store, make_executor, run_pending
 from mlrobust.errors import InputError
 from mlrobust.evaluate import tasks as T
 from mlrobust.evaluate.config import EvaluationConfig, model_name
-from mlrobust.evaluate.executor import Executor, make_executor
 from mlrobust.evaluate.layered import run_layered
 from mlrobust.evaluate.models import LoadedModel, load_model
-from mlrobust.evaluate.store import CellStore
-from mlrobust.evaluate.summary import (
+from mlrobust.metrics.robustness import (
     EvaluationResult,
     final_verdict,
     propagate_over_eps,
     robustness_rows,
     timing_totals,
 )
-from mlrobust.evaluate.verifiers import VerifierSettings, get_verifier
 
 log = logging.getLogger(__name__)
-
-
-class Progress(Protocol):
-    """Where the runner reports progress (the CLI draws rich bars with an ETA)."""
-
-    def start(self, description: str, total: int, completed: int) -> None: ...
-
-    def advance(self, n: int = 1) -> None: ...
-
-
-class _NoProgress:
-    def start(self, description: str, total: int, completed: int) -> None:
-        log.info("%s: %d of %d already done", description, completed, total)
-
-    def advance(self, n: int = 1) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -61,13 +43,12 @@ class ModelReport:
 
 def check_names(config: EvaluationConfig) -> None:
     """Unknown attack/verifier names fail before any work, listing what exists."""
-    from mlrobust.attacks import available_attacks
+    from mlrobust.attacks import get_attack_class
+    from mlrobust.verify.registry import verifier_class
 
-    known = available_attacks()
     for name in (*config.attacks, config.falsifier):
-        if name not in known:
-            raise InputError(f"Unknown attack {name!r}; available: {', '.join(sorted(known))}.")
-    get_verifier(config.verifier)
+        get_attack_class(name)
+    verifier_class(config.verifier)
 
 
 def prepare_folder(folder: Path, fresh: bool = False) -> None:
@@ -124,7 +105,7 @@ def evaluate(
     ex = executor or make_executor(config.workers)
     try:
         return [
-            _evaluate_model(config, loaded[ref], data, ex, progress or _NoProgress(), fresh)
+            _evaluate_model(config, loaded[ref], data, ex, progress or LogProgress(), fresh)
             for ref in config.models
         ]
     finally:
@@ -145,7 +126,7 @@ def _evaluate_model(
 
     name = model_name(model.ref)
     folder = config.out_dir / name
-    store = CellStore(folder / "cells.sqlite", config.fingerprint(model.ref))
+    store = Store(folder / "cells.sqlite", config.fingerprint(model.ref))
     try:
         x = data.x
         with torch.no_grad():
@@ -175,14 +156,13 @@ def _run_attacks(
     config: EvaluationConfig,
     model: LoadedModel,
     x: torch.Tensor,
-    store: CellStore,
+    store: Store,
     ex: Executor,
     progress: Progress,
     name: str,
 ) -> None:
     keys = [(a, e, s) for s in config.target_sizes for e in config.eps for a in config.attacks]
-    done = store.done()
-    todo = [
+    tasks = [
         T.AttackTask(
             key=_attack_key(a, e, s),
             model_ref=model.ref,
@@ -197,29 +177,30 @@ def _run_attacks(
             x=x,
         )
         for a, e, s in keys
-        if _attack_key(a, e, s) not in done
     ]
-    progress.start(f"{name}: attacks", len(keys), len(keys) - len(todo))
-    for task, row in _map(ex, T.run_attack_task, todo):
-        store.put(task.key, "attack", row)
-        progress.advance()
+    run_pending(
+        ex,
+        T.run_attack_task,
+        tasks,
+        store,
+        key=lambda t: t.key,
+        rows=lambda t, row: [(t.key, "attack", row)],
+        progress=progress,
+        description=f"{name}: attacks",
+    )
 
 
 def _run_cells(
     config: EvaluationConfig,
     model: LoadedModel,
     x: torch.Tensor,
-    store: CellStore,
+    store: Store,
     ex: Executor,
     progress: Progress,
     name: str,
 ) -> None:
-    settings = VerifierSettings(
-        timeout_s=config.verifier_timeout_s, tightening=config.tightening, seed=config.seed
-    )
     done_prefixes = {k.rsplit("/", 1)[0] + "/" for k in store.done() if k.startswith("cell/")}
-    pairs = [(i, e) for e in config.eps for i in range(x.shape[0])]
-    todo = [
+    tasks = [
         T.CellTask(
             model_ref=model.ref,
             rule=model.rule,
@@ -230,30 +211,33 @@ def _run_cells(
             falsifier=config.falsifier,
             steps=config.attack_steps,
             verifier=config.verifier,
-            settings=settings,
+            timeout_s=config.verifier_timeout_s,
+            tightening=config.tightening,
+            seed=config.seed,
             verify_falsified=config.verify_falsified,
         )
-        for i, e in pairs
-        if _cell_prefix(i, e) not in done_prefixes
+        for e in config.eps
+        for i in range(x.shape[0])
     ]
-    progress.start(f"{name}: cells (image x eps)", len(pairs), len(pairs) - len(todo))
-    for task, cells in _map(ex, T.run_cell_task, todo):
-        rows = []
-        for c in cells:
-            c["verdict"] = final_verdict(c).value  # SoundnessError stops the run here
-            rows.append((_cell_prefix(task.image, task.eps) + f"label={c['label']}", "cell", c))
-        store.put_many(rows)
-        progress.advance()
+    run_pending(
+        ex,
+        T.run_cell_task,
+        tasks,
+        store,
+        key=lambda t: _cell_prefix(t.image, t.eps),
+        rows=_cell_rows,
+        done=done_prefixes,
+        progress=progress,
+        description=f"{name}: cells (image x eps)",
+    )
 
 
-def _map(ex: Executor, fn: Any, tasks: list[Any]) -> Iterator[tuple[Any, Any]]:
-    it = ex.map_unordered(fn, tasks)
-    try:
-        yield from it
-    finally:
-        close = getattr(it, "close", None)
-        if close is not None:
-            close()
+def _cell_rows(task: T.CellTask, cells: list[dict[str, Any]]) -> list[Row]:
+    rows = []
+    for c in cells:
+        c["verdict"] = final_verdict(c).value  # SoundnessError stops the run here
+        rows.append((_cell_prefix(task.image, task.eps) + f"label={c['label']}", "cell", c))
+    return rows
 
 
 def _layered(
@@ -268,7 +252,7 @@ def _collect(
     config: EvaluationConfig,
     model: LoadedModel,
     data: Any,
-    store: CellStore,
+    store: Store,
     clean: dict[str, float],
     correct: list[bool],
     layered: list[dict[str, Any]] | None,
@@ -289,8 +273,8 @@ def _collect(
     notes = []
     if layered is None:
         notes.append(
-            "Layered-epsilon synthesis is not available in this installation "
-            "(mlrobust.synthesis) or is switched off; no heatmaps."
+            "No layered epsilons: switched off, or the model has no top-k rule or the "
+            "dataset no object masks; no heatmaps."
         )
     return EvaluationResult(
         model=model_name(model.ref),

@@ -3,35 +3,36 @@
 * :class:`AttackTask` — one Table-1 attack at one (eps, |Omega|) over all images.
 * :class:`CellTask` — one (image, eps): its properties (one per label decision) are attacked
   with a margin loss (a witness counts only after an independent forward pass of the model
-  confirms it) and handed to the verifier. The parent combines the two verdicts per cell.
+  confirms it) and handed to the verifier, whose own FALSIFIED witnesses are re-checked the same
+  way. The parent combines the two verdicts per cell.
 
 A worker loads each model once (cache keyed by reference) and times its components.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from mlrobust.evaluate import timing
 from mlrobust.evaluate.models import LoadedModel, load_model
-from mlrobust.evaluate.verifiers import VerifierSettings, get_verifier
 from mlrobust.rules import DecisionRule, Threshold, TopK
 from mlrobust.threats import LinfBall
 from mlrobust.verdicts import Verdict
-from mlrobust.verify.spec import OutputSpec, threshold_spec, topk_spec
+from mlrobust.verify.milp import Tightening
+from mlrobust.verify.spec import OutputSpec
+
+log = logging.getLogger(__name__)
 
 _MODELS: dict[str, LoadedModel] = {}
 _GRAPHS: dict[str, Any] = {}
 
-
-def init_worker() -> None:
-    """Process-pool initialiser: one torch thread per worker (the cores are the workers)."""
-    torch.set_num_threads(1)
-    timing.install()
+#: evaluate's own attacks run first, so a verifier's internal falsifier (where it has one)
+#: gets a short budget
+VERIFIER_FALSIFIER = {"attack_steps": 10, "attack_restarts": 2}
 
 
 def register_model(model: LoadedModel) -> None:
@@ -49,13 +50,9 @@ def _graph(source: str) -> Any:
     if not source:
         return None
     if source not in _GRAPHS:
-        from pathlib import Path
+        from mlrobust.graphs import load_graph
 
-        from mlrobust.graphs import LabelGraph, load_prebuilt
-
-        _GRAPHS[source] = (
-            LabelGraph.load(Path(source)) if source.endswith(".json") else load_prebuilt(source)
-        )
+        _GRAPHS[source] = load_graph(source)
     return _GRAPHS[source]
 
 
@@ -77,19 +74,12 @@ class AttackTask:
 
 
 def run_attack_task(task: AttackTask) -> dict[str, Any]:
-    from mlrobust.attacks import AttackGoal, get_attack
-    from mlrobust.metrics import (
-        consistent_predictions,
-        distortion,
-        fooling_rate,
-        mean_ssim,
-        nontarget_flip_rate,
-        semantic_fooling_rate,
-    )
+    from mlrobust.attacks import AttackGoal, budgeted_attack
+    from mlrobust.metrics import attack_row
 
     model = _model(task.model_ref, task.rule, task.input_shape)
     graph = _graph(task.graph)
-    n, num_labels = task.x.shape[0], _num_labels(model)
+    n, num_labels = task.x.shape[0], model.net.n_outputs
     size = min(task.size, num_labels)
     allowed = None
     if isinstance(model.rule, TopK):
@@ -100,61 +90,16 @@ def run_attack_task(task: AttackTask) -> dict[str, Any]:
         with torch.no_grad():
             allowed = model.rule.predict(model.module(task.x))
     goal = AttackGoal.random(
-        n, num_labels, size=size, seed=task.seed, rule=model.rule, allowed=allowed
+        n, num_labels, size=size, seed=task.seed, rule=model.rule, allowed=allowed, graph=graph
     )
-    settings: dict[str, Any] = _attack_settings(task.attack, task.steps, task.eps)
-    if task.attack == "gmla" and graph is not None:
-        settings["graph"] = graph
+    attack = budgeted_attack(task.attack, steps=task.steps, eps=task.eps)
     t0 = time.perf_counter()
-    with timing.measure() as inner:
-        result = get_attack(task.attack, **settings)(model.module, task.x, goal, LinfBall(task.eps))
-    s = result.success
-    row: dict[str, Any] = {
-        "attack": task.attack,
-        "eps": task.eps,
-        "size": task.size,
-        "FR_N": fooling_rate(s),
-        "FR_S": (
-            semantic_fooling_rate(s, consistent_predictions(graph, result.adv_pred, goal.targets))
-            if graph is not None
-            else None
-        ),
-        "NT_R": nontarget_flip_rate(result.clean_pred, result.adv_pred, result.target_set, s),
-        "SSIM": mean_ssim(task.x, result.x_adv, s),
-        "linf": distortion(task.x, result.x_adv, s).linf,
-        "seconds": result.seconds,
-        "success": s.tolist(),
-    }
-    row["timing"] = {"attacks": time.perf_counter() - t0 - sum(inner.values()), **inner}
+    result = attack(model.module, task.x, goal, LinfBall(task.eps))
+    row: dict[str, Any] = {"attack": task.attack, "eps": task.eps, "size": task.size}
+    row.update(attack_row(task.x, result, graph))
+    row["success"] = result.success.tolist()
+    row["timing"] = {"attacks": time.perf_counter() - t0}
     return row
-
-
-def _attack_settings(name: str, steps: int, eps: float) -> dict[str, Any]:
-    # gradient attacks: a step of eps/2 (APGD halves it as progress stalls); the default 0.012
-    # would overshoot small balls on every step
-    if name in ("mla-u", "mla-c", "gmla"):
-        return {"steps": steps, "step_size": max(eps / 2, 1e-4)}
-    return {}
-
-
-def falsifier_settings(name: str, steps: int, eps: float) -> dict[str, Any]:
-    """A margin loss (top-k aware: pushes a label past the k-th rival) where the attack has one."""
-    from dataclasses import fields
-
-    from mlrobust.attacks import available_attacks
-    from mlrobust.attacks.losses import LossKind
-
-    settings = _attack_settings(name, steps, eps)
-    names = {f.name for f in fields(available_attacks()[name].config_type)}
-    if "loss" in names:
-        settings["loss"] = LossKind.MARGIN
-    if "kappa" in names:
-        settings["kappa"] = 0.05
-    return settings
-
-
-def _num_labels(model: LoadedModel) -> int:
-    return model.net.n_outputs
 
 
 def property_specs(rule: DecisionRule, clean: torch.Tensor) -> list[tuple[int, OutputSpec]]:
@@ -163,17 +108,22 @@ def property_specs(rule: DecisionRule, clean: torch.Tensor) -> list[tuple[int, O
     ``TopK(k)``: each predicted label stays in the top-k (together they fix the prediction);
     ``Threshold``: every label keeps its ON/OFF decision. ``clean``: bool ``[L]``.
     """
+    from mlrobust.verify.api import label_spec
+
     n = clean.shape[0]
     if isinstance(rule, TopK):
-        return [(c, topk_spec(c, rule.k, n)) for c in clean.nonzero().flatten().tolist()]
-    if isinstance(rule, Threshold):
-        return [(c, threshold_spec(c, bool(clean[c]), rule.logit_threshold, n)) for c in range(n)]
-    raise TypeError(f"unsupported rule {rule!r}")
+        labels = clean.nonzero().flatten().tolist()
+    elif isinstance(rule, Threshold):
+        labels = list(range(n))
+    else:
+        raise TypeError(f"unsupported rule {rule!r}")
+    return [(c, label_spec(rule, c, bool(clean[c]), n)) for c in labels]
 
 
 @dataclass(frozen=True, kw_only=True)
 class CellTask:
-    """One image ``x [C, H, W]`` at one eps; ``keys[j]`` names the cell of the j-th property."""
+    """One image ``x [C, H, W]`` at one eps. ``verifier``: a registered verifier name, run
+    with ``timeout_s`` per (image, eps) and the ``tightening`` level where it has one."""
 
     model_ref: str
     rule: DecisionRule
@@ -184,14 +134,16 @@ class CellTask:
     falsifier: str
     steps: int
     verifier: str
-    settings: VerifierSettings
+    timeout_s: float
+    tightening: Tightening
+    seed: int
     verify_falsified: bool
 
 
 def run_cell_task(task: CellTask) -> list[dict[str, Any]]:
     """Per property: label, attack verdict (FALSIFIED or UNKNOWN), verifier verdict (or None
     when skipped), seconds per component."""
-    from mlrobust.attacks import AttackGoal, get_attack
+    from mlrobust.attacks import AttackGoal, budgeted_attack
 
     model = _model(task.model_ref, task.rule, task.input_shape)
     x = task.x.unsqueeze(0)
@@ -203,7 +155,7 @@ def run_cell_task(task: CellTask) -> list[dict[str, Any]]:
     targets = torch.zeros(len(props), clean.shape[0], dtype=torch.bool)
     targets[torch.arange(len(props)), torch.tensor(labels, dtype=torch.long)] = True
     xs = x.expand(len(props), *x.shape[1:]).contiguous()
-    attack = get_attack(task.falsifier, **falsifier_settings(task.falsifier, task.steps, task.eps))
+    attack = budgeted_attack(task.falsifier, steps=task.steps, eps=task.eps, margin=True)
     res = attack(model.module, xs, AttackGoal(targets, model.rule), LinfBall(task.eps))
     attack_v = [
         Verdict.FALSIFIED if ok else Verdict.UNKNOWN
@@ -214,23 +166,28 @@ def run_cell_task(task: CellTask) -> list[dict[str, Any]]:
         j for j in range(len(props)) if task.verify_falsified or attack_v[j] != Verdict.FALSIFIED
     ]
     ver_v: list[Verdict | None] = [None] * len(props)
+    stages = dict.fromkeys(("attack", "bounds", "bab", "milp"), 0.0)
     t1 = time.perf_counter()
-    with timing.measure() as inner:
-        if todo:
-            out = get_verifier(task.verifier)(
-                model, task.x, task.eps, [props[j][1] for j in todo], task.settings
-            )
-            for j, v in zip(todo, out, strict=True):
-                ver_v[j] = v
+    if todo:
+        for j, r in zip(todo, _verify(task, model, [props[j][1] for j in todo]), strict=True):
+            ver_v[j] = r.verdict
+            if r.verdict is Verdict.FALSIFIED and not _witness_flips(
+                task, model, r, labels[j], clean
+            ):
+                ver_v[j] = Verdict.UNKNOWN
+            for k, v in r.stages.as_dict().items():
+                stages[k] += v
     t_ver = time.perf_counter() - t1
     # the (image, eps) work is shared by its cells: each cell carries an equal share
     per = 1.0 / max(len(props), 1)
     spent = {
-        "attacks": t_attack * per,
-        "verifier_other": max(t_ver - sum(inner.values()), 0.0) * per,
+        "attacks": (t_attack + stages["attack"]) * per,
+        "bounds": stages["bounds"] * per,
+        "bab": stages["bab"] * per,
+        "milp": stages["milp"] * per,
+        "verifier_other": max(t_ver - sum(stages.values()), 0.0) * per,
     }
-    for k, sec in inner.items():
-        spent[k] = spent.get(k, 0.0) + sec * per
+    spent = {k: v for k, v in spent.items() if v > 0}
     return [
         {
             "image": task.image,
@@ -242,6 +199,38 @@ def run_cell_task(task: CellTask) -> list[dict[str, Any]]:
         }
         for j, c in enumerate(labels)
     ]
+
+
+def _verify(task: CellTask, model: LoadedModel, specs: list[OutputSpec]) -> tuple[Any, ...]:
+    from mlrobust.verify.protocol import Query
+    from mlrobust.verify.registry import verifier_for
+
+    verifier = verifier_for(task.verifier, tightening=task.tightening, **VERIFIER_FALSIFIER)
+    lo, hi = LinfBall(task.eps).bounds(task.x.unsqueeze(0))
+    query = Query(model.net, lo[0], hi[0], tuple(specs), model.oracle)
+    return verifier(query, time_limit_s=task.timeout_s, seed=task.seed)
+
+
+def _witness_flips(
+    task: CellTask, model: LoadedModel, result: Any, label: int, clean: torch.Tensor
+) -> bool:
+    """The verifier's witness, re-checked here like an attack's (zero tolerance)."""
+    cex = result.counterexample
+    x = task.x.unsqueeze(0)
+    ok = (
+        cex is not None
+        and _recheck(model, cex.reshape(x.shape).to(x.dtype), x, [label], clean, task.eps)[0]
+    )
+    if not ok:
+        log.warning(
+            "verifier %s: witness for image %d label %d at eps %g does not flip the "
+            "decision inside the ball; counted UNKNOWN",
+            task.verifier,
+            task.image,
+            label,
+            task.eps,
+        )
+    return bool(ok)
 
 
 def _recheck(

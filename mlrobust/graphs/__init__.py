@@ -19,7 +19,7 @@ from mlrobust.graphs.consistency import (
     locally_consistent_batch,
 )
 from mlrobust.graphs.graph import LabelGraph
-from mlrobust.graphs.prebuilt import load_prebuilt
+from mlrobust.graphs.prebuilt import load_graph, load_prebuilt
 
 __all__ = [
     "LabelGraph",
@@ -28,6 +28,7 @@ __all__ = [
     "consistent_target_sets",
     "is_consistent",
     "is_locally_consistent",
+    "load_graph",
     "load_prebuilt",
     "locally_consistent_batch",
 ]

@@ -8,6 +8,7 @@ the label's name is missing or wrong for an image dataset; the reason is in the 
 from __future__ import annotations
 
 import importlib.resources
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from mlrobust.datasets.paths import data_file
 from mlrobust.errors import InputError
 from mlrobust.graphs.graph import LabelGraph
+from mlrobust.graphs.sources import from_edges, from_openimages
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,3 +145,32 @@ def prebuilt_path(name: str) -> Path:
     """Where the shipped JSON of graph ``name`` lives inside the package."""
     _spec(name)
     return _asset(name)
+
+
+def load_graph(source: str | Path) -> LabelGraph:
+    """The one label-graph loader: a prebuilt name (``voc``, ``coco``, ``nuswide``,
+    ``fashion_mnist``, ``cifar10``), a graph JSON written by :meth:`LabelGraph.save`, an
+    OpenImages hierarchy JSON, or an edge-list file (:func:`~mlrobust.graphs.from_edges`).
+
+    >>> len(load_graph("voc").labels)
+    36
+    """
+    text = str(source)
+    if text in PREBUILT:
+        return load_prebuilt(text)
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(
+            f"Label graph {text!r} not found: it is neither a prebuilt graph "
+            f"({', '.join(sorted(PREBUILT))}) nor a file; give a prebuilt name or the path of a "
+            "graph JSON or edge list."
+        )
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path} is not valid JSON: {exc}") from exc
+        if isinstance(data, dict) and "LabelName" in data:
+            return from_openimages(path)
+        return LabelGraph.load(path)
+    return from_edges(path)

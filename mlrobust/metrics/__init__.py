@@ -2,6 +2,7 @@
 
 from mlrobust.metrics.attack_metrics import (
     Distortion,
+    attack_row,
     attack_success_rate,
     consistent_predictions,
     distortion,
@@ -21,6 +22,7 @@ from mlrobust.metrics.quality import (
 
 __all__ = [
     "Distortion",
+    "attack_row",
     "attack_success_rate",
     "average_precision",
     "consistent_predictions",

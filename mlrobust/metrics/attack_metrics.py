@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from mlrobust.errors import InputError
+
+if TYPE_CHECKING:
+    from mlrobust.attacks import AttackResult
 
 
 def fooling_rate(success: torch.Tensor) -> float:
@@ -112,6 +115,27 @@ def distortion(x: torch.Tensor, x_adv: torch.Tensor, success: torch.Tensor) -> D
     linf = delta.abs().amax(dim=1)
     rmsd = (255.0 * delta).pow(2).mean(dim=1).sqrt()
     return Distortion(float(l2.mean()), float(linf.mean()), float(rmsd.mean()))
+
+
+def attack_row(x: torch.Tensor, result: AttackResult, graph: Any = None) -> dict[str, Any]:
+    """One row of paper 001's Table 1 for an attack ``result`` on images ``x [N, C, H, W]``:
+    FR_N, FR_S (``None`` without a label graph), NT_R, mean SSIM and l_inf distortion over the
+    successes, and the attack's seconds. Every table of attacks (``evaluate``, ``attack run``,
+    the benchmarks) computes its rows here."""
+    s = result.success
+    fr_s = None
+    if graph is not None:
+        fr_s = semantic_fooling_rate(
+            s, consistent_predictions(graph, result.adv_pred, result.goal_targets)
+        )
+    return {
+        "FR_N": fooling_rate(s),
+        "FR_S": fr_s,
+        "NT_R": nontarget_flip_rate(result.clean_pred, result.adv_pred, result.target_set, s),
+        "SSIM": mean_ssim(x, result.x_adv, s),
+        "linf": distortion(x, result.x_adv, s).linf,
+        "seconds": result.seconds,
+    }
 
 
 def _check_vector(t: torch.Tensor, name: str, n: int | None = None) -> None:

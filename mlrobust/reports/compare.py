@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 
 from mlrobust.errors import CorruptFileError, InputError
-from mlrobust.evaluate.summary import SCHEMA_VERSION
+from mlrobust.metrics.robustness import SCHEMA_VERSION
 from mlrobust.reports.evaluation import draw_robustness, fmt, style_robustness_axes, write_csv
 from mlrobust.reports.figures import b64, new_figure, png_bytes, save
 

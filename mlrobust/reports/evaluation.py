@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 from matplotlib.figure import Figure
 
-from mlrobust.evaluate.summary import EvaluationResult
+from mlrobust.metrics.robustness import EvaluationResult
 from mlrobust.reports.figures import b64, new_figure, png_bytes, save
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from mlrobust.metrics.portfolio import (
+from mlrobust.portfolio import (
     PerformanceMatrix,
     PortfolioSummary,
     parallel_portfolio,

@@ -13,6 +13,8 @@ from torch import nn
 from mlrobust.datasets.base import MultiLabelDataset
 from mlrobust.errors import InputError
 from mlrobust.rules import TopK
+from mlrobust.synthesis.layers import layer_map
+from mlrobust.synthesis.oracle import Problem, make_problem
 
 
 def pick_images(
@@ -38,3 +40,11 @@ def pick_images(
         if len(out) == n:
             break
     return out
+
+
+def layered_case(model: nn.Module, ds: MultiLabelDataset, i: int, k: int = 2) -> Problem:
+    """The layered-robustness problem of image ``i`` (Double-MNIST semantics, see the module
+    docstring): target ``objects[i, 0]``, layers by Chebyshev distance to object 1's mask.
+    ``mlrobust layered``, ``evaluate`` and the benchmark all set their cases up here."""
+    layers = layer_map(ds.masks[i, 1])
+    return make_problem(model, ds.x[i], int(ds.objects[i, 0]), layers, k)

@@ -28,13 +28,14 @@ from mlrobust.errors import InputError
 from mlrobust.rules import TopK
 from mlrobust.synthesis.layers import LayeredBox
 from mlrobust.verdicts import Verdict
-from mlrobust.verify.bounds import LayerBounds, check_box, crown, crown_bounds
+from mlrobust.verify.bounds import LayerBounds, check_box, clause_upper_bound, crown_bounds
 from mlrobust.verify.from_torch import from_torch
 from mlrobust.verify.ir import Network
 from mlrobust.verify.milp import Tightening
 from mlrobust.verify.oracle import TorchOracle
+from mlrobust.verify.protocol import Query, VerificationResult
 from mlrobust.verify.spec import OutputSpec, topk_spec
-from mlrobust.verify.verifier import VerifierConfig, verify
+from mlrobust.verify.verifier import MILPVerifier, VerifierConfig
 
 log = logging.getLogger(__name__)
 
@@ -198,15 +199,9 @@ def check(prob: Problem, eps: torch.Tensor, config: OracleConfig, counts: CallCo
             if bound > config.milp_gap:
                 return Check(Verdict.UNKNOWN, stage, seconds=time.monotonic() - t0)
         else:
-            res = verify(
-                prob.net,
-                lo[0],
-                hi[0],
-                [prob.spec],
-                prob.oracle,
-                replace(config.milp, attack_steps=0, margin=config.margin),
-                bounds=bounds,
-            )[0]
+            res = milp_check(
+                prob, lo, hi, replace(config.milp, attack_steps=0, margin=config.margin), bounds
+            )
             counts.add(stage, time.monotonic() - s0)
             weak = None if res.weakest_point is None else res.weakest_point.reshape(prob.x.shape)
             cex = None
@@ -234,9 +229,20 @@ def crown_stage(prob: Problem, lo: torch.Tensor, hi: torch.Tensor) -> tuple[floa
     """
     flo, fhi = check_box(prob.net, lo[0], hi[0])
     bounds = crown_bounds(prob.net, flo, fhi)
-    cl = prob.spec.clauses[0]
-    _, up = crown(prob.net, bounds, cl.c, cl.d)
-    return float(up.topk(cl.at_least).values[-1]), bounds
+    return clause_upper_bound(prob.net, bounds, prob.spec.clauses[0]), bounds
+
+
+def milp_check(
+    prob: Problem,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    config: VerifierConfig,
+    bounds: LayerBounds | None = None,
+) -> VerificationResult:
+    """The complete verifier on the box ``[lo, hi]`` (``[1, C, H, W]``) within
+    ``config.timeout_s``; ``bounds``: sound layer bounds over that box (e.g. CROWN's)."""
+    query = Query(prob.net, lo[0], hi[0], (prob.spec,), prob.oracle, bounds)
+    return MILPVerifier(config)(query, time_limit_s=config.timeout_s, seed=config.seed)[0]
 
 
 def _attack(prob: Problem, box: LayeredBox, config: OracleConfig) -> torch.Tensor | None:

@@ -33,13 +33,14 @@ from mlrobust.synthesis.oracle import (
     Stage,
     check,
     crown_stage,
+    milp_check,
     objective_gradient,
     weakest_point,
 )
 from mlrobust.synthesis.result import LayeredResult, Tracker
 from mlrobust.verdicts import Verdict, combine
 from mlrobust.verify.milp import Tightening
-from mlrobust.verify.verifier import VerifierConfig, verify
+from mlrobust.verify.verifier import VerifierConfig
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ def _finish(
         cfg = replace(config.final_milp, margin=config.oracle.margin)
         s0 = time.monotonic()
         bounds = crown_stage(prob, lo, hi)[1] if cfg.tightening >= Tightening.CROWN else None
-        res = verify(prob.net, lo[0], hi[0], [prob.spec], prob.oracle, cfg, bounds=bounds)[0]
+        res = milp_check(prob, lo, hi, cfg, bounds)
         counts.add(Stage.MILP, time.monotonic() - s0)
         # the eps was certified: a FALSIFIED re-verification is a soundness bug -> raises
         combine(Verdict.VERIFIED, res.verdict)

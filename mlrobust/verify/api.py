@@ -1,4 +1,5 @@
-"""Entry points for our own torch models and for VNN-COMP instances.
+"""Entry points for our own torch models and for VNN-COMP instances; each runs a
+:class:`~mlrobust.verify.protocol.Verifier` (default: the complete ``milp`` verifier).
 
 * :func:`certify_labels` — per image and label, is the label's decision (threshold or top-k rule)
   unchanged over the whole neighbourhood?
@@ -26,9 +27,13 @@ from mlrobust.verdicts import Verdict
 from mlrobust.verify.from_onnx import from_onnx
 from mlrobust.verify.from_torch import from_torch
 from mlrobust.verify.oracle import OnnxOracle, TorchOracle
+from mlrobust.verify.protocol import Query, VerificationResult, Verifier
 from mlrobust.verify.spec import OutputSpec, enters_topk_spec, threshold_spec, topk_spec
-from mlrobust.verify.verifier import VerificationResult, VerifierConfig, verify
+from mlrobust.verify.verifier import MILPVerifier
 from mlrobust.verify.vnnlib import read_vnnlib
+
+#: time limit of the entry points when none is given (seconds per call)
+DEFAULT_TIME_LIMIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,14 @@ def certify_labels(
     x: torch.Tensor,
     threat: ThreatModel,
     rule: DecisionRule,
-    config: VerifierConfig = VerifierConfig(),
+    verifier: Verifier | None = None,
+    *,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    seed: int = 0,
 ) -> LabelCertificates:
     """Certify, for each image of ``x [N, C, H, W]`` and each label, that the rule's decision on
-    that label (ON/OFF) holds for every input of ``threat`` around the image.
+    that label (ON/OFF) holds for every input of ``threat`` around the image
+    (``time_limit_s`` per image).
 
     Example:
         >>> from mlrobust.threats import LinfBall
@@ -59,6 +68,7 @@ def certify_labels(
         3
     """
     check_images(x)
+    verifier = verifier or MILPVerifier()
     net = from_torch(model, tuple(x.shape[1:]))
     oracle = TorchOracle(model, tuple(x.shape[1:]))
     with torch.no_grad():
@@ -68,17 +78,20 @@ def certify_labels(
     lows, highs = threat.bounds(x)
     verdicts, results = [], []
     for i in range(x.shape[0]):
-        specs = [_label_spec(rule, c, bool(clean[i, c]), n_lab) for c in range(n_lab)]
-        res = verify(net, lows[i], highs[i], specs, oracle, config)
+        specs = tuple(label_spec(rule, c, bool(clean[i, c]), n_lab) for c in range(n_lab))
+        res = verifier(
+            Query(net, lows[i], highs[i], specs, oracle), time_limit_s=time_limit_s, seed=seed
+        )
         results.append(res)
         verdicts.append(tuple(r.verdict for r in res))
     return LabelCertificates(tuple(verdicts), tuple(results), clean)
 
 
-def _label_spec(rule: DecisionRule, label: int, on: bool, n: int) -> OutputSpec:
-    """The label's decision flips. The linear clauses include the tie points (sound for
-    proofs); ``decides`` applies the rule itself, so a counterexample must really flip it
-    (e.g. a logit exactly at the threshold is still ON; top-k ties go to the lower index)."""
+def label_spec(rule: DecisionRule, label: int, on: bool, n: int) -> OutputSpec:
+    """The property "label ``label`` keeps its decision (``on``)" under ``rule`` (violated when
+    the decision flips). The linear clauses include the tie points (sound for proofs);
+    ``decides`` applies the rule itself, so a counterexample must really flip it (e.g. a logit
+    exactly at the threshold is still ON; top-k ties go to the lower index)."""
     if isinstance(rule, Threshold):
         spec = threshold_spec(label, on, rule.logit_threshold, n)
     elif isinstance(rule, TopK):
@@ -101,12 +114,16 @@ def verify_topk(
     threat: ThreatModel,
     target_label: int,
     k: int,
-    config: VerifierConfig = VerifierConfig(),
+    verifier: Verifier | None = None,
+    *,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    seed: int = 0,
 ) -> VerificationResult:
     """Does ``target_label`` stay among the ``k`` highest logits for every input of ``threat``
     around the single image ``x [1, C, H, W]`` (or ``[C, H, W]``)? ``objective_bound`` bounds the
     k-th largest ``f_j - f_target`` over rivals j (paper 000's objective; < 0 means robust).
-    Set ``config.exact_objective`` to get the weakest point and its value even when robust.
+    Use ``MILPVerifier(VerifierConfig(exact_objective=True))`` to get the weakest point and its
+    value even when robust.
     """
     if x.dim() == 3:
         x = x.unsqueeze(0)
@@ -115,14 +132,16 @@ def verify_topk(
         raise InputError(f"verify_topk takes one image, got a batch of {x.shape[0]}.")
     net = from_torch(model, tuple(x.shape[1:]))
     lo, hi = threat.bounds(x)
-    spec = _label_spec(TopK(k), target_label, True, net.n_outputs)
-    return verify(net, lo[0], hi[0], [spec], TorchOracle(model, tuple(x.shape[1:])), config)[0]
+    spec = label_spec(TopK(k), target_label, True, net.n_outputs)
+    query = Query(net, lo[0], hi[0], (spec,), TorchOracle(model, tuple(x.shape[1:])))
+    return (verifier or MILPVerifier())(query, time_limit_s=time_limit_s, seed=seed)[0]
 
 
 @dataclass(frozen=True)
 class VnnlibAnswer:
     """``answer`` is ``"sat"`` (counterexample found and re-checked), ``"unsat"`` (proved) or
-    ``"unknown"``; ``counterexample`` ``[input_size]`` when sat."""
+    ``"unknown"``; ``counterexample`` ``[input_size]`` when sat; one result per input region
+    examined."""
 
     answer: str
     time_s: float
@@ -131,9 +150,16 @@ class VnnlibAnswer:
 
 
 def verify_vnnlib(
-    onnx_path: str | Path, vnnlib_path: str | Path, config: VerifierConfig = VerifierConfig()
+    onnx_path: str | Path,
+    vnnlib_path: str | Path,
+    verifier: Verifier | None = None,
+    *,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    seed: int = 0,
 ) -> VnnlibAnswer:
-    """Check an ONNX network against a VNN-LIB 1.0 property (every input region)."""
+    """Check an ONNX network against a VNN-LIB 1.0 property: the property fails (``sat``) when
+    some input region holds a counterexample (re-checked with onnxruntime), and holds
+    (``unsat``) when every region is proven. Regions share ``time_limit_s``."""
     t0 = time.monotonic()
     net = from_onnx(onnx_path)
     prop = read_vnnlib(vnnlib_path)
@@ -146,24 +172,19 @@ def verify_vnnlib(
         raise InputError(
             f"The property declares {prop.n_outputs} outputs but the network has {net.n_outputs}."
         )
+    verifier = verifier or MILPVerifier()
     oracle = OnnxOracle(onnx_path)
     results = []
     for region in prop.regions:
-        left = config.timeout_s - (time.monotonic() - t0)
-        cfg = _with_timeout(config, max(left, 0.0))
-        res = verify(net, region.lo, region.hi, [region.spec], oracle, cfg)[0]
-        results.append(res)
-        if res.verdict == Verdict.FALSIFIED:
-            return VnnlibAnswer(
-                "sat",
-                time.monotonic() - t0,
-                res.counterexample.reshape(-1) if res.counterexample is not None else None,
-                tuple(results),
-            )
-        if res.verdict == Verdict.UNKNOWN:
+        left = time_limit_s - (time.monotonic() - t0)
+        if left <= 0:
             return VnnlibAnswer("unknown", time.monotonic() - t0, None, tuple(results))
-    return VnnlibAnswer("unsat", time.monotonic() - t0, None, tuple(results))
-
-
-def _with_timeout(config: VerifierConfig, timeout: float) -> VerifierConfig:
-    return replace(config, timeout_s=timeout)
+        query = Query(net, region.lo, region.hi, (region.spec,), oracle)
+        res = verifier(query, time_limit_s=left, seed=seed)[0]
+        results.append(res)
+        if res.verdict == Verdict.FALSIFIED and res.counterexample is not None:
+            return VnnlibAnswer(
+                "sat", time.monotonic() - t0, res.counterexample.reshape(-1), tuple(results)
+            )
+    answer = "unsat" if all(r.verdict == Verdict.VERIFIED for r in results) else "unknown"
+    return VnnlibAnswer(answer, time.monotonic() - t0, None, tuple(results))

@@ -27,6 +27,7 @@ import torch
 
 from mlrobust.errors import InputError
 from mlrobust.verify.ir import DTYPE, Linear, MaxPool, Network, ReLU, Sigmoid
+from mlrobust.verify.spec import Clause
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,20 @@ def alpha_crown(
             best = torch.maximum(best, _backward(net, bounds, both, k, alphas))
     dd = torch.zeros(rows, dtype=DTYPE) if d is None else d.to(DTYPE)
     return best[:rows] + dd, -best[rows:] + dd
+
+
+def clause_upper_bound(
+    net: Network, bounds: LayerBounds, clause: Clause, steps: int = 0, deadline: float | None = None
+) -> float:
+    """A proven upper bound of the clause value (its ``at_least``-th largest form) over the box
+    of ``bounds``: alpha-CROWN with ``steps`` slope steps (plain CROWN with 0). The property
+    holds on the box when it is ``< -margin``; every proof by bounds in mlrobust reads it here.
+    """
+    _, up = alpha_crown(
+        net, bounds, clause.c.to(DTYPE), clause.d.to(DTYPE), steps=steps, deadline=deadline
+    )
+    # the at_least-th largest form is at most the at_least-th largest upper bound
+    return float(up.topk(clause.at_least).values[-1])
 
 
 def adam_step(

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 import torch
 
 from mlrobust.errors import UnsupportedLayerError
-from mlrobust.verify.backends import Backend, ModelData, Status, open_session
+from mlrobust.solvers import Backend, ModelData, Status, open_session
 from mlrobust.verify.bounds import LayerBounds, interval_bounds, refine_from
 from mlrobust.verify.ir import DTYPE, Linear, MaxPool, Network, ReLU
 
@@ -295,7 +295,7 @@ def _tighten_layer(
     if not unstable:
         return bounds
     builder, outs = encode(net, bounds, upto=k)
-    session = open_session(builder.data(relax=relax), config.backend, config.threads)
+    session = open_session(builder.data(relax=relax), config.backend, threads=config.threads)
     per = config.lp_time_s if relax else config.mip_time_s
     for j in unstable:
         col = np.array([outs[k][j]])

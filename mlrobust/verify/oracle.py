@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from mlrobust.errors import SolverError
+from mlrobust.verify.spec import OutputSpec
 
 
 class Oracle(Protocol):
@@ -90,4 +91,19 @@ def snap_into_box(
             return y
         y[below] = np.nextafter(y[below], np.array(np.inf, dtype=dtype))
         y[above] = np.nextafter(y[above], np.array(-np.inf, dtype=dtype))
+    return None
+
+
+def recheck(
+    x: np.ndarray, lo: np.ndarray, hi: np.ndarray, spec: OutputSpec, oracle: Oracle
+) -> tuple[torch.Tensor, float] | None:
+    """Snap a candidate ``x [input_size]`` into the box and run the real model: the witness
+    (float64, the values the model saw) and the spec value there when the spec is violated,
+    else None. Every FALSIFIED verdict of the verifier passes through here."""
+    snapped = snap_into_box(np.asarray(x, dtype=np.float64).reshape(-1), lo, hi, oracle.dtype)
+    if snapped is None:
+        return None
+    y = torch.from_numpy(oracle(snapped[None, :]))
+    if bool(spec.violated(y)[0]):
+        return torch.from_numpy(snapped.astype(np.float64)), float(spec.value(y)[0])
     return None

@@ -32,6 +32,10 @@ import torch
 from mlrobust.errors import InputError
 from mlrobust.verify.ir import DTYPE
 
+#: a proof needs the clause value proven below ``-margin`` (logit scale): the margin absorbs
+#: solver tolerances and the float32 (real model) vs float64 (IR) gap
+DEFAULT_MARGIN = 1e-4
+
 
 @dataclass(frozen=True, eq=False)
 class Clause:

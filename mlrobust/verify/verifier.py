@@ -28,29 +28,31 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from mlrobust.solvers import Backend, Status, open_session
 from mlrobust.verdicts import Verdict
 from mlrobust.verify.attack import AttackConfig, pgd_candidates
 from mlrobust.verify.bab import BaBConfig, bab_is_complete, branch_and_bound, supports_bab
-from mlrobust.verify.backends import Backend, Status, open_session
 from mlrobust.verify.bounds import (
     LayerBounds,
-    alpha_crown,
-    check_box,
+    clause_upper_bound,
     crown,
     crown_bounds,
     unstable_count,
 )
 from mlrobust.verify.ir import DTYPE, Network
 from mlrobust.verify.milp import Tightening, TighteningConfig, encode, supports_milp, tighten
-from mlrobust.verify.oracle import Oracle, snap_into_box
-from mlrobust.verify.spec import Clause, OutputSpec
+from mlrobust.verify.oracle import Oracle, recheck
+from mlrobust.verify.protocol import Query, Stopwatch, VerificationResult, Verifier
+from mlrobust.verify.spec import DEFAULT_MARGIN, Clause, OutputSpec
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
 class VerifierConfig:
-    """Settings of :func:`verify`. Times in seconds; ``timeout_s`` covers one call.
+    """Settings of the complete verifier (:class:`MILPVerifier`, :func:`verify`). Times in
+    seconds; ``timeout_s`` and ``seed`` are used by :func:`verify` (a :class:`MILPVerifier` gets
+    both at call time).
 
     ``bab``: branch and bound before the MILP on Linear/ReLU networks (complete there);
     ``bab_maxpool``: on networks with max-pool too, where it is sound but incomplete and its
@@ -63,7 +65,7 @@ class VerifierConfig:
     tighten_fraction: float = 0.5
     lp_neuron_time_s: float = 2.0
     mip_neuron_time_s: float = 1.0
-    margin: float = 1e-4
+    margin: float = DEFAULT_MARGIN
     attack_steps: int = 100
     attack_restarts: int = 16
     attack_time_s: float = 5.0
@@ -76,29 +78,6 @@ class VerifierConfig:
     seed: int = 0
 
 
-@dataclass(frozen=True)
-class VerificationResult:
-    """Outcome for one spec on one input box.
-
-    ``objective_bound``: proven upper bound on ``max_x spec.value(f(x))`` (``inf`` if none);
-    ``objective_value``: best value found (at ``weakest_point``), ``None`` if none.
-    ``counterexample``/``weakest_point``: ``[*input_shape]`` float64, the former only when
-    FALSIFIED (re-checked on the real model). ``nodes``: MILP branch-and-bound nodes (domains
-    for ``method="bab"``).
-    """
-
-    verdict: Verdict
-    objective_bound: float
-    objective_value: float | None
-    counterexample: torch.Tensor | None
-    weakest_point: torch.Tensor | None
-    time_s: float
-    nodes: int
-    n_unstable: int
-    method: str
-    message: str = ""
-
-
 def verify(
     net: Network,
     lo: torch.Tensor,
@@ -108,30 +87,45 @@ def verify(
     config: VerifierConfig = VerifierConfig(),
     bounds: LayerBounds | None = None,
 ) -> tuple[VerificationResult, ...]:
-    """Verify each spec over the input box ``[lo, hi]`` (shape of one input, any layout).
+    """Verify each spec over the input box ``[lo, hi]`` (shape of one input, any layout) with
+    the complete verifier: ``MILPVerifier(config)`` called with ``config.timeout_s`` and
+    ``config.seed`` (so its witnesses pass the protocol's re-check too).
 
     ``bounds``: sound layer bounds the caller already has over this exact box (e.g. from
     :func:`mlrobust.verify.bounds.crown_bounds`); tightening then starts from them instead of
     recomputing CROWN. Unsound bounds make the verdict unsound: pass only computed ones.
     """
+    query = Query(net, lo, hi, tuple(specs), oracle, bounds)
+    return MILPVerifier(config)(query, time_limit_s=config.timeout_s, seed=config.seed)
+
+
+class MILPVerifier(Verifier):
+    """The complete verifier (module docstring): attack, branch and bound, tightening, MILP."""
+
+    name = "milp"
+    config_type = VerifierConfig
+
+    def _run(self, query: Query, time_limit_s: float, seed: int) -> tuple[VerificationResult, ...]:
+        config = replace(self.config, timeout_s=time_limit_s, seed=seed)
+        clock = Stopwatch()
+        results = _pipeline(query, config, clock)
+        share = clock.share(len(results))
+        return tuple(replace(r, stages=share) for r in results)
+
+
+def _pipeline(
+    query: Query, config: VerifierConfig, clock: Stopwatch
+) -> tuple[VerificationResult, ...]:
     t0 = time.monotonic()
     deadline = t0 + config.timeout_s
-    lo, hi = check_box(net, lo, hi)
-    if bounds is not None:
-        bounds.check_box(lo, hi)
-    n_out = net.n_outputs
-    for s in specs:
-        if s.n_outputs != n_out:
-            from mlrobust.errors import InputError
-
-            raise InputError(
-                f"Spec {s.name!r} is over {s.n_outputs} outputs but the network has {n_out}."
-            )
+    net, lo, hi, oracle, bounds = query.net, query.lo, query.hi, query.oracle, query.bounds
+    specs = list(query.specs)
     results: dict[int, VerificationResult] = {}
     # one attack budget for all specs, so many labels per image cannot eat the timeout
     attack_end = t0 + min(config.attack_time_s, 0.2 * config.timeout_s)
     for i, spec in enumerate(specs):
-        hit = _attack(net, lo, hi, spec, oracle, config, attack_end - time.monotonic())
+        with clock.stage("attack"):
+            hit = _attack(net, lo, hi, spec, oracle, config, attack_end - time.monotonic())
         if hit is not None:
             x, val = hit
             results[i] = _done(Verdict.FALSIFIED, math.inf, val, x, x, t0, 0, 0, "attack", net)
@@ -145,18 +139,19 @@ def verify(
         and (config.bab_maxpool or bab_is_complete(net))
     ):
         bab_end = time.monotonic() + config.bab_fraction * (deadline - time.monotonic())
-        root = (
-            bounds
-            if bounds is not None
-            else crown_bounds(net, lo, hi, config.alpha_steps, deadline=bab_end)
-        )
-        for i in todo:
-            out = _bab_spec(net, root, specs[i], oracle, config, t0, bab_end)
-            if isinstance(out, VerificationResult):
-                results[i] = out
-            else:
-                specs = [*specs[:i], out[0], *specs[i + 1 :]]
-                proven[i] = out[1]
+        with clock.stage("bab"):
+            root = (
+                bounds
+                if bounds is not None
+                else crown_bounds(net, lo, hi, config.alpha_steps, deadline=bab_end)
+            )
+            for i in todo:
+                out = _bab_spec(net, root, specs[i], oracle, config, t0, bab_end)
+                if isinstance(out, VerificationResult):
+                    results[i] = out
+                else:
+                    specs = [*specs[:i], out[0], *specs[i + 1 :]]
+                    proven[i] = out[1]
         todo = [i for i in range(len(specs)) if i not in results]
     if not todo:
         return tuple(results[i] for i in range(len(specs)))
@@ -171,10 +166,11 @@ def verify(
         threads=config.threads,
         alpha_steps=config.alpha_steps,
     )
-    tight = tighten(net, lo, hi, tcfg, start=bounds)
+    with clock.stage("bounds"):
+        tight = tighten(net, lo, hi, tcfg, start=bounds)
     n_unst = unstable_count(net, tight)
     for i in todo:
-        res = _verify_spec(net, tight, specs[i], oracle, config, t0, deadline, n_unst, exact)
+        res = _verify_spec(net, tight, specs[i], oracle, config, t0, deadline, n_unst, exact, clock)
         if i in proven:
             res = replace(
                 res, objective_bound=max(res.objective_bound, proven[i]), method=f"bab+{res.method}"
@@ -203,7 +199,12 @@ def _bab_spec(
             open_clauses.append(cl)
             continue
         res = branch_and_bound(
-            net, bounds, cl, lambda x: _recheck(x, lo, hi, spec, oracle), deadline, bab_cfg
+            net,
+            bounds,
+            cl,
+            lambda x: recheck(x, lo.numpy(), hi.numpy(), spec, oracle),
+            deadline,
+            bab_cfg,
         )
         domains += res.domains
         if res.counterexample is not None:
@@ -256,20 +257,6 @@ def _done(
     )
 
 
-def _recheck(
-    x: np.ndarray, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec, oracle: Oracle
-) -> tuple[torch.Tensor, float] | None:
-    """Snap a candidate into the box and evaluate the real model; the witness if it violates."""
-    snapped = snap_into_box(x, lo.numpy(), hi.numpy(), oracle.dtype)
-    if snapped is None:
-        return None
-    y = torch.from_numpy(oracle(snapped[None, :]))
-    value = float(spec.value(y)[0])
-    if bool(spec.violated(y)[0]):
-        return torch.from_numpy(snapped.astype(np.float64)), value
-    return None
-
-
 def _attack(
     net: Network,
     lo: torch.Tensor,
@@ -294,18 +281,10 @@ def _attack(
     for j in range(min(len(cands), 8)):
         if vals[j] < -1e-6:
             break
-        hit = _recheck(cands[j].numpy(), lo, hi, spec, oracle)
+        hit = recheck(cands[j].numpy(), lo.numpy(), hi.numpy(), spec, oracle)
         if hit is not None:
             return hit
     return None
-
-
-def _clause_upper_crown(
-    net: Network, bounds: LayerBounds, cl: Clause, steps: int, deadline: float
-) -> float:
-    _, up = alpha_crown(net, bounds, cl.c.to(DTYPE), cl.d.to(DTYPE), steps=steps, deadline=deadline)
-    # the at_least-th largest form is at most the at_least-th largest upper bound
-    return float(up.topk(cl.at_least).values[-1])
 
 
 def _verify_spec(
@@ -317,7 +296,8 @@ def _verify_spec(
     t0: float,
     deadline: float,
     n_unst: int,
-    exact: bool = True,
+    exact: bool,
+    clock: Stopwatch,
 ) -> VerificationResult:
     """Per clause: alpha-CROWN, then (``exact``: the network has a MILP encoding) the MILP."""
     lo, hi = bounds.box
@@ -338,7 +318,8 @@ def _verify_spec(
                 net,
                 "time limit",
             )
-        ub = _clause_upper_crown(net, bounds, cl, config.alpha_steps, deadline)
+        with clock.stage("bounds"):
+            ub = clause_upper_bound(net, bounds, cl, config.alpha_steps, deadline)
         if ub < -config.margin and not config.exact_objective:
             best_bound = max(best_bound, ub)
             continue
@@ -358,14 +339,15 @@ def _verify_spec(
                 "exact MILP encoding (sigmoid): incomplete",
             )
         method = "milp"
-        out = _milp_clause(net, bounds, cl, config, deadline)
+        with clock.stage("milp"):
+            out = _milp_clause(net, bounds, cl, config, deadline)
         nodes += out[3]
         bound, val, x = min(out[0], ub), out[1], out[2]
         best_bound = max(best_bound, bound)
         if val is not None and (best_val is None or val > best_val):
             best_val, best_x = val, x
         if x is not None and val is not None and val >= -config.margin:
-            hit = _recheck(x, lo, hi, spec, oracle)
+            hit = recheck(x, lo.numpy(), hi.numpy(), spec, oracle)
             if hit is not None:
                 return _done(
                     Verdict.FALSIFIED,
@@ -419,7 +401,9 @@ def _milp_clause(
     flo_t, fhi_t = crown(net, bounds, cl.c.to(DTYPE), cl.d.to(DTYPE))
     flo, fhi = flo_t.numpy(), fhi_t.numpy()
     if k == 1:
-        session = open_session(builder.data(), config.backend, config.threads, config.seed)
+        session = open_session(
+            builder.data(), config.backend, threads=config.threads, seed=config.seed
+        )
         best: tuple[float, float | None, np.ndarray | None, int] = (-math.inf, None, None, 0)
         order = np.argsort(-fhi)
         for r in order:
@@ -470,7 +454,7 @@ def _milp_clause(
         )
     if counting and bvars is not None:
         builder.add_rows(np.zeros(m), bvars, np.ones(m), np.array([float(k)]), np.array([float(k)]))
-    session = open_session(builder.data(), config.backend, config.threads, config.seed)
+    session = open_session(builder.data(), config.backend, threads=config.threads, seed=config.seed)
     left = deadline - time.monotonic()
     if left <= 0:
         return (math.inf, None, None, 0)

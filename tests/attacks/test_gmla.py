@@ -53,21 +53,16 @@ def test_graph_widens_the_target_set(monkeypatch):
     w = torch.tensor([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
     model = linear_model(w, torch.tensor([-1.8, -0.8, -1.0]))
     x = torch.full((1, 1, 2, 2), 0.5)  # logits [0.2, 0.2, -1.0]: animal, dog on
-    goal = AttackGoal(torch.tensor([[False, True, False]]))
-    res = GMLA(GMLAConfig(graph=FakeGraph(), steps=100, step_size=0.01))(
-        model, x, goal, LinfBall(0.2)
-    )
+    goal = AttackGoal(torch.tensor([[False, True, False]]), graph=FakeGraph())
+    res = GMLA(GMLAConfig(steps=100, step_size=0.01))(model, x, goal, LinfBall(0.2))
     assert res.target_set.tolist() == [[True, True, False]]
     assert res.success.item()
     assert res.adv_pred.tolist() == [[False, False, False]]
 
 
 def test_graph_label_count_must_match():
-    model = tiny_cnn(5)
-    x = torch.rand(1, 1, 8, 8)
-    goal = AttackGoal.random(1, 5, size=1, seed=0)
     with pytest.raises(InputError, match="label graph has 3 labels"):
-        GMLA(GMLAConfig(graph=FakeGraph(), steps=2))(model, x, goal, LinfBall(0.1))
+        AttackGoal.random(1, 5, size=1, seed=0, graph=FakeGraph())
 
 
 def test_tau_must_be_a_cosine():
@@ -87,8 +82,8 @@ def test_real_label_graph_widens_psi_and_fr_s_checks_consistency():
     w = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
     model = linear_model(w, torch.tensor([-0.8, -1.0, -1.8]))
     x = torch.full((1, 1, 2, 2), 0.5)
-    goal = AttackGoal(torch.tensor([[True, False, False]]))  # turn dog off
-    res = GMLA(GMLAConfig(graph=graph, steps=100, step_size=0.01))(model, x, goal, LinfBall(0.2))
+    goal = AttackGoal(torch.tensor([[True, False, False]]), graph=graph)  # turn dog off
+    res = GMLA(GMLAConfig(steps=100, step_size=0.01))(model, x, goal, LinfBall(0.2))
     assert res.target_set.tolist() == [[True, False, True]]  # animal must go too
     assert res.success.item()
     assert consistent_predictions(graph, res.adv_pred, goal.targets).tolist() == [True]

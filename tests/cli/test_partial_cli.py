@@ -8,14 +8,14 @@ from mlrobust.cli.main import app
 from mlrobust.cli.partial import parse_label_attack, parse_partial_loss
 from mlrobust.datasets.label_attacks import LabelAttack, Removal
 from mlrobust.errors import InputError
-from mlrobust.models.partial_experiment import (
+from mlrobust.rules import TopK
+from mlrobust.training.partial_experiment import (
     PartialExperimentConfig,
     mla_u_fooling,
     run_partial_experiment,
 )
-from mlrobust.models.partial_losses import PartialLoss, PartialLossConfig
-from mlrobust.models.training import TrainConfig
-from mlrobust.rules import TopK
+from mlrobust.training.partial_losses import PartialLoss, PartialLossConfig
+from mlrobust.training.train import TrainConfig
 
 
 @pytest.mark.parametrize(

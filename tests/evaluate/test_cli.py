@@ -53,4 +53,4 @@ def test_config_errors_are_one_line(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "unknown key(s) 'workerz'" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(app, ["evaluate", "--verifier", "z3", "--out", str(tmp_path)])
-    assert res.exit_code == 2 and "available: crown, milp" in res.output
+    assert res.exit_code == 2 and "available: attack, crown, milp" in res.output

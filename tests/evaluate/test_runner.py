@@ -10,11 +10,28 @@ from pathlib import Path
 import pytest
 import torch
 
+from mlrobust.engine import Store
 from mlrobust.errors import InputError, SoundnessError
-from mlrobust.evaluate import evaluate, verifiers
-from mlrobust.evaluate.store import CellStore
+from mlrobust.evaluate import evaluate
 from mlrobust.verdicts import Verdict
+from tests.evaluate import plugins
 from tests.evaluate.helpers import tiny_checkpoint, tiny_config
+from tests.plugins import install_entry_points
+
+
+@pytest.fixture
+def scripted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The scripted verifier plugin, registered as ``scripted``; returns its call log."""
+    install_entry_points(
+        tmp_path / "site",
+        monkeypatch,
+        "mlrobust.verifiers",
+        {"scripted": "tests.evaluate.plugins:ScriptedVerifier"},
+    )
+    plugins.CALLS.clear()
+    monkeypatch.setitem(plugins.SCRIPT, "die_on", None)
+    monkeypatch.setitem(plugins.SCRIPT, "always_verified", False)
+    return plugins.CALLS
 
 
 def test_end_to_end_tiny(tmp_path: Path) -> None:
@@ -57,56 +74,39 @@ def test_falsified_cells_are_real_witnesses(tmp_path: Path) -> None:
     assert all(c["verifier"] is None for c in falsified)  # skipped: verify_falsified=False
 
 
-def test_resume_skips_finished_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    real = verifiers.VERIFIERS["milp"]
-
-    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setitem(verifiers.VERIFIERS, "milp", counting)
-    cfg = replace(tiny_config(tmp_path), verify_falsified=True)
+def test_resume_skips_finished_cells(tmp_path: Path, scripted: list[int]) -> None:
+    cfg = replace(tiny_config(tmp_path), verify_falsified=True, verifier="scripted")
     first = evaluate(cfg)[0].result
-    assert len(calls) == 3 * 2  # one verifier call per (image, eps)
-    calls.clear()
+    assert len(scripted) == 3 * 2  # one verifier call per (image, eps)
+    scripted.clear()
     second = evaluate(cfg)[0].result
-    assert calls == []
+    assert scripted == []
     assert second.cells == first.cells
     # a grown grid runs only the new (image, eps) pairs
     evaluate(replace(cfg, eps=(0.01, 0.3, 0.1)))
-    assert len(calls) == 3
+    assert len(scripted) == 3
 
 
-def test_killed_run_keeps_finished_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = verifiers.VERIFIERS["milp"]
-    calls: list[int] = []
-
-    def dies_on_third(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setitem(verifiers.VERIFIERS, "milp", dies_on_third)
-    cfg = replace(tiny_config(tmp_path), verify_falsified=True)
+def test_killed_run_keeps_finished_cells(
+    tmp_path: Path, scripted: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(plugins.SCRIPT, "die_on", 3)
+    cfg = replace(tiny_config(tmp_path), verify_falsified=True, verifier="scripted")
     with pytest.raises(KeyboardInterrupt):
         evaluate(cfg)
-    store = CellStore(cfg.out_dir / "tiny" / "cells.sqlite", cfg.fingerprint(cfg.models[0]))
+    store = Store(cfg.out_dir / "tiny" / "cells.sqlite", cfg.fingerprint(cfg.models[0]))
     assert len([k for k in store.done() if k.startswith("cell/")]) == 2 * 2
     store.close()
-    calls.clear()
-    monkeypatch.setitem(verifiers.VERIFIERS, "milp", real)
+    monkeypatch.setitem(plugins.SCRIPT, "die_on", None)
     (rep,) = evaluate(cfg)
     assert len(rep.result.cells) == 12
 
 
-def test_soundness_conflict_stops_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def always_verified(model, x, eps, specs, settings):  # type: ignore[no-untyped-def]
-        return [Verdict.VERIFIED] * len(specs)
-
-    monkeypatch.setitem(verifiers.VERIFIERS, "milp", always_verified)
-    cfg = replace(tiny_config(tmp_path), eps=(0.3,), verify_falsified=True)
+def test_soundness_conflict_stops_the_run(
+    tmp_path: Path, scripted: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(plugins.SCRIPT, "always_verified", True)
+    cfg = replace(tiny_config(tmp_path), eps=(0.3,), verify_falsified=True, verifier="scripted")
     with pytest.raises(SoundnessError, match="both VERIFIED and FALSIFIED"):
         evaluate(cfg)
     assert not (cfg.out_dir / "tiny" / "results.json").exists()
@@ -115,7 +115,7 @@ def test_soundness_conflict_stops_the_run(tmp_path: Path, monkeypatch: pytest.Mo
 def test_unknown_names_list_the_available(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"Unknown attack 'nope'; available: .*mla-u"):
         evaluate(replace(tiny_config(tmp_path), attacks=("nope",)))
-    with pytest.raises(InputError, match=r"Unknown verifier 'z3'; available: crown, milp"):
+    with pytest.raises(InputError, match=r"Unknown verifier 'z3'; available: attack, crown, milp"):
         evaluate(replace(tiny_config(tmp_path), verifier="z3"))
 
 

@@ -14,8 +14,8 @@ from mlrobust.models import (
     save_checkpoint,
     shipped_checkpoint,
 )
-from mlrobust.models.training import Regime, TrainConfig, black_rectangles, clean_metrics, train
 from mlrobust.rules import Threshold, TopK
+from mlrobust.training.train import Regime, TrainConfig, black_rectangles, clean_metrics, train
 
 SUPPORTED = (nn.Linear, nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Sequential)
 

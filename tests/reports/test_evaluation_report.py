@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlrobust.errors import CorruptFileError, InputError
-from mlrobust.evaluate.summary import EvaluationResult, robustness_rows
+from mlrobust.metrics.robustness import EvaluationResult, robustness_rows
 from mlrobust.reports.compare import write_comparison
 from mlrobust.reports.evaluation import write_evaluation_report
 from tests.reports.browser import colour_pixels, load_page

@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from mlrobust.metrics.portfolio import Answer, ResultTable, summarize, to_matrix
+from mlrobust.portfolio import Answer, ResultTable, summarize, to_matrix
 from mlrobust.reports.portfolio import (
     cumulative_solved_figure,
     runtime_scatter_figure,

@@ -15,7 +15,6 @@ from mlrobust.verify.bounds import alpha_crown, crown, crown_bounds
 from mlrobust.verify.from_torch import from_torch
 from mlrobust.verify.ir import DTYPE
 from mlrobust.verify.spec import top1_spec
-from mlrobust.verify.verifier import VerifierConfig
 from tests.verify.helpers import random_convnet, random_mlp
 
 
@@ -85,7 +84,7 @@ def test_threshold_tie_is_not_a_counterexample() -> None:
         torch.full((1, 1, 2, 2), 0.5),
         LinfBall(0.1),
         Threshold(0.5),
-        VerifierConfig(timeout_s=10),
+        time_limit_s=10,
     )
     assert bool(cert.clean[0, 0])
     assert cert.verdicts[0][0] != Verdict.FALSIFIED
@@ -100,9 +99,7 @@ def test_topk_tie_to_lower_index_is_not_a_counterexample() -> None:
         lin.bias.zero_()
     model = nn.Sequential(nn.Flatten(), lin).eval()
     x = torch.full((1, 1, 2, 2), 0.5)
-    res = verify_topk(
-        model, x, LinfBall(0.1), target_label=0, k=1, config=VerifierConfig(timeout_s=10)
-    )
+    res = verify_topk(model, x, LinfBall(0.1), target_label=0, k=1, time_limit_s=10)
     assert res.verdict != Verdict.FALSIFIED
-    cert = certify_labels(model, x, LinfBall(0.1), TopK(1), VerifierConfig(timeout_s=10))
+    cert = certify_labels(model, x, LinfBall(0.1), TopK(1), time_limit_s=10)
     assert [v != Verdict.FALSIFIED for v in cert.verdicts[0]] == [True, True]

@@ -15,12 +15,17 @@ from mlrobust.verify.bab import BaBConfig, branch_and_bound, supports_bab
 from mlrobust.verify.bounds import crown_bounds
 from mlrobust.verify.from_torch import from_torch
 from mlrobust.verify.ir import DTYPE
-from mlrobust.verify.oracle import TorchOracle
+from mlrobust.verify.oracle import TorchOracle, recheck
 from mlrobust.verify.spec import topk_spec
-from mlrobust.verify.verifier import VerifierConfig, _recheck, verify
+from mlrobust.verify.verifier import VerifierConfig, verify
 from tests.verify.helpers import random_convnet, random_mlp
 
 EXACT = VerifierConfig(attack_steps=0, timeout_s=60, exact_objective=True, bab=False)
+
+
+def _check(lo, hi, spec, oracle):  # type: ignore[no-untyped-def]
+    """BaB's checker: re-check a candidate on the real model (the verifier's own re-check)."""
+    return lambda z: recheck(z, lo.numpy(), hi.numpy(), spec, oracle)
 
 
 def _case(seed: int, radius: float):  # type: ignore[no-untyped-def]
@@ -45,7 +50,7 @@ def test_bab_matches_the_exact_milp_optimum(seed: int) -> None:
         net,
         bounds,
         spec.clauses[0],
-        lambda z: _recheck(z, lo, hi, spec, oracle),
+        _check(lo, hi, spec, oracle),
         time.monotonic() + 30,
         BaBConfig(batch=8),
     )
@@ -73,7 +78,9 @@ def test_bab_branches_where_the_root_bound_is_not_enough() -> None:
             net,
             crown_bounds(net, lo, hi),
             spec.clauses[0],
-            lambda z, lo=lo, hi=hi, spec=spec, oracle=oracle: _recheck(z, lo, hi, spec, oracle),
+            lambda z, lo=lo, hi=hi, spec=spec, oracle=oracle: recheck(
+                z, lo.numpy(), hi.numpy(), spec, oracle
+            ),
             time.monotonic() + 30,
             BaBConfig(batch=8),
         )
@@ -133,7 +140,9 @@ def test_bab_on_max_pool_networks_is_sound_against_the_exact_milp() -> None:
             net,
             crown_bounds(net, lo, hi),
             spec.clauses[0],
-            lambda z, lo=lo, hi=hi, spec=spec, oracle=oracle: _recheck(z, lo, hi, spec, oracle),
+            lambda z, lo=lo, hi=hi, spec=spec, oracle=oracle: recheck(
+                z, lo.numpy(), hi.numpy(), spec, oracle
+            ),
             time.monotonic() + 3,
             BaBConfig(batch=8),
         )
@@ -169,7 +178,7 @@ def test_open_domains_are_capped_by_memory() -> None:
             net,
             crown_bounds(net, lo, hi),
             spec.clauses[0],
-            lambda z: _recheck(z, lo, hi, spec, oracle),
+            _check(lo, hi, spec, oracle),
             time.monotonic() + 30,
             cfg,
         )

@@ -4,15 +4,15 @@ import pytest
 import torch
 from torch import nn
 
+from mlrobust.solvers import Backend
 from mlrobust.threats import LinfBall
 from mlrobust.verdicts import Verdict
-from mlrobust.verify.backends import Backend
 from mlrobust.verify.from_torch import from_torch
 from mlrobust.verify.ir import DTYPE
 from mlrobust.verify.milp import Tightening
 from mlrobust.verify.oracle import TorchOracle
 from mlrobust.verify.spec import Clause, OutputSpec, pairwise_topk_specs, top1_spec, topk_spec
-from mlrobust.verify.verifier import VerifierConfig, verify
+from mlrobust.verify.verifier import MILPVerifier, VerifierConfig, verify
 from tests.verify.helpers import random_convnet, random_mlp
 
 NO_ATTACK = VerifierConfig(attack_steps=0, timeout_s=30)
@@ -164,12 +164,14 @@ def test_certify_labels_threshold() -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3)).eval()
     x = torch.rand(2, 1, 2, 2)
-    cert = certify_labels(model, x, LinfBall(0.0), Threshold(0.5), NO_ATTACK)
+    cert = certify_labels(model, x, LinfBall(0.0), Threshold(0.5), MILPVerifier(NO_ATTACK))
     # eps = 0: every decision is certified unless a logit sits exactly at the threshold
     assert all(v == Verdict.VERIFIED for row in cert.verdicts for v in row)
-    big = certify_labels(model, x, LinfBall(1.0), TopK(1), VerifierConfig(timeout_s=30))
+    big = certify_labels(model, x, LinfBall(1.0), TopK(1), time_limit_s=30)
     assert all(v != Verdict.UNKNOWN for row in big.verdicts for v in row)
-    res = verify_topk(model, x[:1], LinfBall(0.0), int(model(x[:1]).argmax()), 1, NO_ATTACK)
+    res = verify_topk(
+        model, x[:1], LinfBall(0.0), int(model(x[:1]).argmax()), 1, MILPVerifier(NO_ATTACK)
+    )
     assert res.verdict == Verdict.VERIFIED
 
 

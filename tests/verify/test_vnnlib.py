@@ -7,7 +7,6 @@ import torch
 
 from mlrobust.errors import CorruptFileError
 from mlrobust.verify.api import verify_vnnlib
-from mlrobust.verify.verifier import VerifierConfig
 from mlrobust.verify.vnnlib import parse_vnnlib, read_vnnlib
 from tests.conftest import require_data
 
@@ -100,7 +99,7 @@ def test_vnncomp_subset_agrees_with_consensus(bench: str, onnx_name: str, prop: 
     if not vnn.exists():
         pytest.skip(f"missing {vnn}")
     expected = _consensus()[(bench, onnx_name, prop)]
-    ans = verify_vnnlib(root / onnx_name, vnn, VerifierConfig(timeout_s=40))
+    ans = verify_vnnlib(root / onnx_name, vnn, time_limit_s=40)
     if ans.answer == "sat":
         assert expected == "violated"
         assert ans.counterexample is not None

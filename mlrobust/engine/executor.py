@@ -1,0 +1,89 @@
+"""Executors: where units of work run. The engine needs only ``map_unordered``, so a
+distributed engine (Ray, Dask, a job queue) is one more class with that method."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
+from concurrent import futures
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+def init_worker() -> None:
+    """Worker initialiser: one torch thread per worker (the cores are the workers)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+class Executor(Protocol):
+    """Runs ``fn`` on each task and yields ``(task, result)`` as results arrive (any order).
+    Closing the iterator early must stop pending work; a task's exception is re-raised."""
+
+    def map_unordered(
+        self, fn: Callable[[T], Any], tasks: Iterable[T]
+    ) -> Iterator[tuple[T, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class SerialExecutor:
+    """In this process, one task at a time (``workers = 1``; debuggers and tests)."""
+
+    def __init__(self) -> None:
+        init_worker()
+
+    def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[tuple[T, Any]]:
+        for task in tasks:
+            yield task, fn(task)
+
+    def close(self) -> None:
+        pass
+
+
+class PoolExecutor:
+    """A ``concurrent.futures`` pool of ``workers`` processes (spawned: forking a process that
+    already runs torch's thread pools can deadlock) or, with ``threads=True``, threads (for
+    units that only wait on a child process of their own, such as portfolio runs). At most
+    ``2 * workers`` tasks are in flight, so a kill loses little and an early stop cancels the
+    rest."""
+
+    def __init__(self, workers: int, *, threads: bool = False) -> None:
+        self.workers = workers
+        self._pool: futures.Executor
+        if threads:
+            self._pool = futures.ThreadPoolExecutor(workers)
+        else:
+            self._pool = futures.ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker
+            )
+
+    def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[tuple[T, Any]]:
+        pending: dict[Future[Any], T] = {}
+        todo = iter(tasks)
+        try:
+            while True:
+                while len(pending) < 2 * self.workers:
+                    task = next(todo, None)
+                    if task is None:
+                        break
+                    pending[self._pool.submit(fn, task)] = task
+                if not pending:
+                    return
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield pending.pop(fut), fut.result()
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def make_executor(workers: int, *, threads: bool = False) -> Executor:
+    """Serial for one worker, else a process (or thread) pool."""
+    return SerialExecutor() if workers <= 1 else PoolExecutor(workers, threads=threads)
