@@ -4,14 +4,20 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: run test setup system-deps
+.PHONY: run test lint setup system-deps
 
 run: setup
 	$(VENV)/bin/mlrobust --threads 1 evaluate
 
-test: setup system-deps
+test: setup system-deps lint
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+# ruff (lint and format) and mypy with torch installed, so tensor types are checked too
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy mlrobust
 
 setup: $(VENV)/.installed
 

@@ -10,15 +10,17 @@ import pytest
 
 
 def install_entry_points(
-    root: Path, monkeypatch: pytest.MonkeyPatch, group: str, entries: dict[str, str]
+    root: Path, monkeypatch: pytest.MonkeyPatch, groups: dict[str, dict[str, str]]
 ) -> None:
-    """Make ``entries`` (name -> ``module:attr``) visible in entry-point group ``group``."""
+    """Make the entries of each group (group -> {name: ``module:attr``}) visible."""
     root.mkdir(parents=True, exist_ok=True)
     dist = root / "mlrobust_test_plugins-0.1.dist-info"
     dist.mkdir(exist_ok=True)
     (dist / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: mlrobust-test-plugins\nVersion: 0.1\n"
     )
-    lines = [f"[{group}]"] + [f"{name} = {target}" for name, target in entries.items()]
+    lines = []
+    for group, entries in groups.items():
+        lines += [f"[{group}]"] + [f"{name} = {target}" for name, target in entries.items()]
     (dist / "entry_points.txt").write_text("\n".join(lines) + "\n")
     monkeypatch.syspath_prepend(str(root))

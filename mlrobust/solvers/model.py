@@ -83,7 +83,10 @@ class Unavailable(Exception):
 class Session(Protocol):
     """One model solved repeatedly with changing objectives."""
 
-    backend: Backend
+    @property
+    def backend(self) -> Backend:
+        """The solver that answers (HiGHS after a fallback)."""
+        ...
 
     def solve(
         self,

@@ -174,7 +174,7 @@ def verify_vnnlib(
         )
     verifier = verifier or MILPVerifier()
     oracle = OnnxOracle(onnx_path)
-    results = []
+    results: list[VerificationResult] = []
     for region in prop.regions:
         left = time_limit_s - (time.monotonic() - t0)
         if left <= 0:

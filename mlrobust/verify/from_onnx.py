@@ -178,27 +178,27 @@ def _lower(  # noqa: C901 - one branch per op
         if pads[:2] != pads[2:]:
             raise UnsupportedLayerError(f"{where}: asymmetric pads {pads}.")
         pad = (pads[0], pads[1])
-        strides = tuple(int(s) for s in attrs.get("strides", [1, 1]))
+        strides = _two(attrs.get("strides", [1, 1]))
         chw = (shape[1], shape[2], shape[3])
         if op == "Conv":
             weight = torch.tensor(consts[names[1]], dtype=DTYPE)
-            dil = tuple(int(d) for d in attrs.get("dilations", [1, 1]))
-            mat, out = conv_matrix(weight, chw, strides, pad, dil, int(attrs.get("group", 1)))  # type: ignore[arg-type]
+            dil = _two(attrs.get("dilations", [1, 1]))
+            mat, out = conv_matrix(weight, chw, strides, pad, dil, int(attrs.get("group", 1)))
             b = consts[names[2]] if len(names) > 2 and names[2] else np.zeros(weight.shape[0])
             return Linear(mat, torch.tensor(np.repeat(b, out[1] * out[2]), dtype=DTYPE)), (1, *out)
         if int(attrs.get("ceil_mode", 0)):
             raise UnsupportedLayerError(f"{where}: ceil_mode=1.")
-        kernel = tuple(int(k) for k in attrs["kernel_shape"])
+        kernel = _two(attrs["kernel_shape"])
         if op == "MaxPool":
             if any(int(d) != 1 for d in attrs.get("dilations", [1, 1])):
                 raise UnsupportedLayerError(f"{where}: dilated MaxPool.")
-            g, out = pool_groups(chw, kernel, strides, pad)  # type: ignore[arg-type]
+            g, out = pool_groups(chw, kernel, strides, pad)
             return MaxPool(g, n), (1, *out)
         mat, out = avgpool_matrix(
             chw,
             kernel,
             strides,
-            pad,  # type: ignore[arg-type]
+            pad,
             bool(int(attrs.get("count_include_pad", 0))),
         )
         return Linear(mat, torch.zeros(mat.shape[0], dtype=DTYPE)), (1, *out)
@@ -207,6 +207,12 @@ def _lower(  # noqa: C901 - one branch per op
         "Mul, Div, Relu, Sigmoid, Conv, MaxPool, AveragePool, BatchNormalization, Flatten, "
         "Reshape, Pad, Identity, Dropout, Constant)."
     )
+
+
+def _two(values: Any) -> tuple[int, int]:
+    """A 2-D attribute (kernel, strides, dilations) as a pair of ints."""
+    a, b = (int(v) for v in values)
+    return a, b
 
 
 def _need(ok: bool, where: str, shape: tuple[int, ...], wshape: tuple[int, ...]) -> None:

@@ -145,6 +145,7 @@ class Verifier(ABC):
 
     name: ClassVar[str] = ""
     config_type: ClassVar[type]
+    config: Any
     #: what the verifier can answer: both (complete, or sound and incomplete), proofs only,
     #: or counterexamples only (the conformance test checks each accordingly)
     proves: ClassVar[bool] = True

@@ -33,7 +33,11 @@ THREATS = [LinfBall(0.3), L2Ball(1.5), PixelBox(torch.full((1, 8, 8), 0.3))]
 def test_attack_contract(name, threat):
     if name == "torchattacks":
         pytest.importorskip("torchattacks")
-    attack = get_attack(name, **FAST.get(name, {}))
+    check_attack_contract(get_attack(name, **FAST.get(name, {})), threat)
+
+
+def check_attack_contract(attack, threat):  # type: ignore[no-untyped-def]
+    """The contract every attack (built-in or plugin) must meet on the tiny CNN."""
     if not isinstance(threat, attack.threats):
         with pytest.raises(InputError, match="supports threat models"):
             attack(*_inputs(), threat)

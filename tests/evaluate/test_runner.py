@@ -25,8 +25,7 @@ def scripted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     install_entry_points(
         tmp_path / "site",
         monkeypatch,
-        "mlrobust.verifiers",
-        {"scripted": "tests.evaluate.plugins:ScriptedVerifier"},
+        {"mlrobust.verifiers": {"scripted": "tests.evaluate.plugins:ScriptedVerifier"}},
     )
     plugins.CALLS.clear()
     monkeypatch.setitem(plugins.SCRIPT, "die_on", None)
