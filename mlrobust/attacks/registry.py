@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from importlib.metadata import entry_points
 from types import MappingProxyType
 from typing import Any
 
@@ -23,6 +22,7 @@ from mlrobust.attacks.mla import MLAC, MLAU
 from mlrobust.attacks.mla_lp import MLALP
 from mlrobust.attacks.torchattacks_adapter import TorchAttacksAdapter
 from mlrobust.errors import InputError
+from mlrobust.plugins import plugin_classes
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +35,11 @@ ATTACKS: Mapping[str, type[Attack]] = MappingProxyType(
 
 
 def _plugins() -> dict[str, type[Attack]]:
-    found: dict[str, type[Attack]] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in ATTACKS:
-            continue  # built-ins win; a package may list them again harmlessly
-        try:
-            cls = ep.load()
-        except Exception as exc:  # a broken plugin must not break the built-ins
-            log.warning("could not load attack plugin %r (%s): %s", ep.name, ep.value, exc)
-            continue
-        if not (isinstance(cls, type) and issubclass(cls, Attack)):
-            log.warning("attack plugin %r is not an Attack subclass; ignored", ep.name)
-            continue
-        found[ep.name] = cls
-    return found
+    return plugin_classes(
+        ENTRY_POINT_GROUP,
+        Attack,  # type: ignore[type-abstract]
+        skip=ATTACKS,
+    )
 
 
 def available_attacks() -> dict[str, type[Attack]]:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from importlib.metadata import entry_points
 from types import MappingProxyType
 from typing import Any
 
 from mlrobust.errors import InputError
+from mlrobust.plugins import plugin_classes
 from mlrobust.verify.milp import Tightening  # noqa: F401 - used by the doctest
 from mlrobust.verify.protocol import Verifier
 from mlrobust.verify.verifier import MILPVerifier
@@ -35,20 +35,11 @@ VERIFIERS: Mapping[str, type[Verifier]] = MappingProxyType(
 
 
 def _plugins() -> dict[str, type[Verifier]]:
-    found: dict[str, type[Verifier]] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in VERIFIERS:
-            continue  # built-ins win; a package may list them again harmlessly
-        try:
-            cls = ep.load()
-        except Exception as exc:  # a broken plugin must not break the built-ins
-            log.warning("could not load verifier plugin %r (%s): %s", ep.name, ep.value, exc)
-            continue
-        if not (isinstance(cls, type) and issubclass(cls, Verifier)):
-            log.warning("verifier plugin %r is not a Verifier subclass; ignored", ep.name)
-            continue
-        found[ep.name] = cls
-    return found
+    return plugin_classes(
+        ENTRY_POINT_GROUP,
+        Verifier,  # type: ignore[type-abstract]
+        skip=VERIFIERS,
+    )
 
 
 def available_verifiers() -> dict[str, type[Verifier]]:

@@ -15,7 +15,14 @@ from mlrobust.verify.attack import AttackConfig, pgd_candidates
 from mlrobust.verify.bounds import clause_upper_bound
 from mlrobust.verify.milp import Tightening, TighteningConfig, supports_milp, tighten
 from mlrobust.verify.oracle import recheck
-from mlrobust.verify.protocol import Query, StageTimes, Stopwatch, VerificationResult, Verifier
+from mlrobust.verify.protocol import (
+    Query,
+    StageTimes,
+    Stopwatch,
+    VerificationResult,
+    Verifier,
+    unknown,
+)
 from mlrobust.verify.spec import DEFAULT_MARGIN
 
 
@@ -117,33 +124,11 @@ class AttackVerifier(Verifier):
         out = []
         with clock.stage("attack"):
             for spec in query.specs:
-                res = VerificationResult(
-                    Verdict.UNKNOWN,
-                    math.inf,
-                    None,
-                    None,
-                    None,
-                    0.0,
-                    0,
-                    0,
-                    "attack",
-                    f"no counterexample in {cfg.rounds} PGD rounds",
-                )
+                res = unknown(f"no counterexample in {cfg.rounds} PGD rounds", "attack")
                 for rnd in range(cfg.rounds):
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        res = VerificationResult(
-                            Verdict.UNKNOWN,
-                            math.inf,
-                            None,
-                            None,
-                            None,
-                            0.0,
-                            0,
-                            0,
-                            "attack",
-                            f"time limit after {rnd} round(s)",
-                        )
+                        res = unknown(f"time limit after {rnd} round(s)", "attack")
                         break
                     cands = pgd_candidates(
                         query.net,

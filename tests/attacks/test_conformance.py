@@ -97,19 +97,27 @@ def test_unknown_attack_and_bad_setting():
         get_attack("mla-u", stepz=3)
 
 
-def test_entry_point_plugin_is_listed(monkeypatch):
-    from mlrobust.attacks import MLAU, registry
+def test_entry_point_plugin_is_listed(tmp_path, monkeypatch, caplog):
+    from tests.attacks.plugins import PluginAttack
+    from tests.plugins import install_entry_points
 
-    class Plugin(MLAU):
-        name = "plugin-attack"
-
-    class FakeEP:
-        name = "plugin-attack"
-        value = "somewhere:Plugin"
-
-        def load(self):
-            return Plugin
-
-    monkeypatch.setattr(registry, "entry_points", lambda group: [FakeEP()])
-    assert available_attacks()["plugin-attack"] is Plugin
-    assert isinstance(get_attack("plugin-attack", steps=2), Plugin)
+    install_entry_points(
+        tmp_path,
+        monkeypatch,
+        {
+            "mlrobust.attacks": {
+                "plugin-attack": "tests.attacks.plugins:PluginAttack",
+                "not-an-attack": "tests.attacks.plugins:NotAnAttack",
+                "broken": "tests.attacks.no_such_module:Nothing",
+                "mla-u": "tests.attacks.plugins:PluginAttack",  # a built-in name: the built-in wins
+            }
+        },
+    )
+    found = available_attacks()
+    assert found["plugin-attack"] is PluginAttack
+    assert isinstance(get_attack("plugin-attack", steps=2), PluginAttack)
+    assert found["mla-u"] is not PluginAttack
+    assert "not-an-attack" not in found and "broken" not in found
+    assert (
+        "not a Attack subclass" in caplog.text and "could not load plugin 'broken'" in caplog.text
+    )
