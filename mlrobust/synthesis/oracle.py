@@ -34,7 +34,7 @@ from mlrobust.verify.ir import Network
 from mlrobust.verify.milp import Tightening
 from mlrobust.verify.oracle import TorchOracle
 from mlrobust.verify.protocol import Query, VerificationResult
-from mlrobust.verify.spec import OutputSpec, topk_spec
+from mlrobust.verify.spec import DEFAULT_MARGIN, OutputSpec, topk_spec
 from mlrobust.verify.verifier import MILPVerifier, VerifierConfig
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class OracleConfig:
             timeout_s=5.0, tightening=Tightening.CROWN, alpha_steps=0
         )
     )
-    margin: float = 1e-4
+    margin: float = DEFAULT_MARGIN
     weak_steps: int = 20
     milp_gap: float = float("inf")
 

@@ -42,7 +42,7 @@ import torch
 from mlrobust.verify.bounds import LayerBounds, adam_step, maxpool_back, relu_relaxation
 from mlrobust.verify.ir import DTYPE, Linear, MaxPool, Network, ReLU
 from mlrobust.verify.milp import supports_milp
-from mlrobust.verify.spec import Clause
+from mlrobust.verify.spec import DEFAULT_MARGIN, Clause
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class BaBConfig:
     root_steps: int = 30
     max_domains: int = 100_000
     memory_mb: int = 2048
-    margin: float = 1e-4
+    margin: float = DEFAULT_MARGIN
 
 
 @dataclass(frozen=True)
