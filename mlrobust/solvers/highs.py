@@ -9,6 +9,8 @@ restricted LPs.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -28,8 +30,7 @@ class HighsSession:
         import highspy
 
         self._hs = highspy
-        h = highspy.Highs()
-        # before anything else: HiGHS prints its banner on stdout, which others may parse
+        h = new_highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", int(threads))
         h.setOptionValue("random_seed", int(seed))
@@ -134,6 +135,31 @@ class HighsSession:
     def row_duals(self) -> np.ndarray:
         """The last solve's row duals ``[rows]`` (HiGHS's sign convention)."""
         return np.asarray(self._h.getSolution().row_dual)
+
+
+_BANNER_SHOWN: list[bool] = []
+
+
+def new_highs() -> Any:
+    """A ``highspy.Highs`` object. highspy prints its banner on stdout when the first one of a
+    process is built, before any option can be set, and stdout may carry answers another
+    program parses (``mlrobust verify`` prints ``sat``/``unsat``): the first one is built with
+    the process's standard output (file descriptor 1) pointed at /dev/null."""
+    import highspy
+
+    if _BANNER_SHOWN:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _BANNER_SHOWN.append(True)
+    return h
 
 
 def basis_status(name: str) -> Any:

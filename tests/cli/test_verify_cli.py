@@ -33,6 +33,38 @@ def test_vnncomp_mode_prints_the_answer(bab: str, onnx: str, prop: str, answer: 
     assert word == answer and float(seconds) >= 0
 
 
+def test_vnncomp_mode_stdout_is_the_answer_alone_when_the_milp_runs() -> None:
+    """A VNN-COMP harness reads the first word of stdout: with HiGHS running (no branch and
+    bound on the hardest 256x2 property: LP tightening and the MILP) nothing else may reach the
+    process's stdout, HiGHS's banner included (printed by C code, below what CliRunner
+    captures: a real process here)."""
+    import subprocess
+    import sys
+
+    net = require_data("vnncomp2021", "mnistfc", "mnist-net_256x2.onnx")
+    spec = require_data("vnncomp2021", "mnistfc", "prop_1_0.03.vnnlib.gz")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlrobust",
+            "verify",
+            "--onnx",
+            str(net),
+            "--vnnlib",
+            str(spec),
+            "--no-bab",
+            "--timeout",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = out.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].split()[0] in ("unsat", "unknown"), out.stdout
+
+
 def test_vnncomp_mode_bad_property_file(tmp_path: Path) -> None:
     net = require_data("vnncomp2021", "test", "test_sat.onnx")
     bad = tmp_path / "bad.vnnlib"
