@@ -29,6 +29,7 @@ from mlrobust.attacks.registry import (
     ENTRY_POINT_GROUP,
     available_attacks,
     budgeted_attack,
+    build_attack,
     get_attack,
     get_attack_class,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "TwoClassView",
     "available_attacks",
     "budgeted_attack",
+    "build_attack",
     "get_attack",
     "get_attack_class",
     "gmla_direction",

@@ -10,6 +10,7 @@ import torch
 from mlrobust.datasets import MultiLabelDataset, save_npz
 from mlrobust.evaluate import EvaluationConfig
 from mlrobust.models import ModelInfo, build_model, save_checkpoint
+from tests.conftest import NO_LIMIT_S
 
 SHAPE = (1, 4, 4)
 LABELS = 4
@@ -56,7 +57,7 @@ def tiny_config(tmp: Path, **overrides: object) -> EvaluationConfig:
         attacks=("mla-u",),
         target_sizes=(1,),
         attack_steps=20,
-        verifier_timeout_s=5.0,
+        verifier_timeout_s=NO_LIMIT_S,
         workers=1,
         layered=False,
         out_dir=tmp / "rep",

@@ -3,20 +3,16 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from mlrobust.graphs.wordnet_data import wordnet_available
+from tests.conftest import missing
 
 
 def require_wordnet() -> None:
     if wordnet_available():
         return
-    message = "WordNet 3.0 missing (apt-get install wordnet-base wordnet-sense-index)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    missing("WordNet 3.0 missing (apt-get install wordnet-base wordnet-sense-index)")
 
 
 @pytest.fixture

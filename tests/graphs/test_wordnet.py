@@ -9,6 +9,7 @@ import pytest
 from mlrobust.errors import DataNotFoundError, InputError
 from mlrobust.graphs import wordnet_data
 from mlrobust.graphs.wordnet import from_wordnet
+from tests.conftest import missing
 
 
 def test_groups_labels_under_shared_hypernyms_and_prunes_chains(wordnet: None) -> None:
@@ -69,7 +70,7 @@ def test_errors_name_the_label_and_the_fix(wordnet: None) -> None:
 def test_system_wordnet_is_prepared_into_a_cache(tmp_path: Path, wordnet: None) -> None:
     source = wordnet_data.system_wordnet_dir()
     if not (source / "data.noun").is_file():
-        pytest.skip("no system WordNet (NLTK's own copy is used here)")
+        missing("no system WordNet (apt-get install wordnet-base wordnet-sense-index)")
     root = wordnet_data.prepare_system_wordnet(source, tmp_path)
     target = root / "corpora" / "wordnet"
     assert (target / "data.noun").is_file() and (target / "index.sense").is_file()

@@ -24,6 +24,7 @@ from mlrobust.synthesis import (
 from mlrobust.synthesis.oracle import CallCounts
 from mlrobust.verdicts import Verdict
 from mlrobust.verify.verifier import VerifierConfig
+from tests.conftest import NO_LIMIT_S
 
 H, W = 6, 8
 
@@ -52,9 +53,9 @@ def _linear_problem(seed: int = 0):  # type: ignore[no-untyped-def]
 
 
 def _fast(**kw) -> SynthesisConfig:  # type: ignore[no-untyped-def]
-    oracle = OracleConfig(k=1, attack_steps=30, milp=VerifierConfig(timeout_s=10.0))
+    oracle = OracleConfig(k=1, attack_steps=30, milp=VerifierConfig(timeout_s=NO_LIMIT_S))
     return SynthesisConfig(
-        oracle=oracle, eps_max=0.45, final_milp=VerifierConfig(timeout_s=10), **kw
+        oracle=oracle, eps_max=0.45, final_milp=VerifierConfig(timeout_s=NO_LIMIT_S), **kw
     )
 
 
@@ -156,9 +157,12 @@ def test_small_cnn_top2_counterexamples_reproduce() -> None:
     with torch.no_grad():
         target = int(model(x.unsqueeze(0)).argmax())
     prob = make_problem(model, x, target, layer_map(mask), k=2)
-    oracle = OracleConfig(milp=VerifierConfig(timeout_s=10.0))
+    oracle = OracleConfig(milp=VerifierConfig(timeout_s=NO_LIMIT_S))
     res = guided_synthesis(
-        prob, SynthesisConfig(oracle=oracle, max_calls=15, final_milp=VerifierConfig(timeout_s=10))
+        prob,
+        SynthesisConfig(
+            oracle=oracle, max_calls=15, final_milp=VerifierConfig(timeout_s=NO_LIMIT_S)
+        ),
     )
     assert res.final_verdict is Verdict.VERIFIED
     assert res.size > 0

@@ -4,6 +4,7 @@ with restarts plus dense sampling), and witness checks with zero tolerance."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -75,3 +76,29 @@ def assert_witness(
         y = model(w.to(dtype).reshape(1, *lo.shape)).double()
     assert bool(spec.violated(y)[0]), f"witness does not violate {spec.name}"
     assert math.isfinite(float(spec.value(y)[0]))
+
+
+def assert_onnx_witness(onnx_path: Path, vnnlib_path: Path, witness: torch.Tensor | None) -> None:
+    """A ``sat`` answer's counterexample lies in one of the property's input regions (zero
+    tolerance) and violates that region's output constraints under onnxruntime, run here
+    directly (not through mlrobust's oracle)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from mlrobust.verify.vnnlib import read_vnnlib
+
+    assert witness is not None, "sat without a counterexample"
+    prop = read_vnnlib(vnnlib_path)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    inp = session.get_inputs()[0]
+    shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
+    dtype = np.float64 if "double" in inp.type else np.float32
+    w = witness.reshape(-1).double()
+    assert torch.equal(w.to(torch.float32 if dtype == np.float32 else torch.float64).double(), w), (
+        "witness not exact in the network's dtype"
+    )
+    y = session.run(None, {inp.name: w.numpy().astype(dtype).reshape(shape)})[0]
+    y = torch.from_numpy(np.asarray(y, dtype=np.float64).reshape(1, -1))
+    hits = [r for r in prop.regions if bool((w >= r.lo).all() and (w <= r.hi).all())]
+    assert hits, "counterexample outside every input region"
+    assert any(bool(r.spec.violated(y)[0]) for r in hits), "no output constraint violated"
