@@ -1,13 +1,20 @@
-"""Benchmark: VNN-COMP 2021 mnistfc with our verifier (attack, branch and bound, MILP) vs plain
-MILP (interval bounds, no attack, no branch and bound).
+"""Benchmark: our verifier on VNN-COMP 2021 benchmarks at VNN-COMP's own per-instance time
+limits (each benchmark's instances CSV), beside what the 2021 tools decided within the same
+limits, and optionally a plain-MILP baseline (interval bounds, no attack, no branch and bound).
 
 Usage:
-    python benchmarks/verify_vnncomp.py --nets 256x2 256x4 256x6 --timeout 120 [--limit N]
+    PYTHONPATH=. python benchmarks/verify_vnncomp.py --benchmark mnistfc --nets 256x2 256x4
+    PYTHONPATH=. python benchmarks/verify_vnncomp.py --benchmark verivital
+    PYTHONPATH=. python benchmarks/verify_vnncomp.py --benchmark cifar10_resnet --timeout 60
 
-Prints per-instance answer/time for both configurations, solved counts, agreement with the
-VNN-COMP consensus and the peak resident memory, and beside them what the VNN-COMP 2021 tools
-decided within the same timeout (their own machines, from the results CSVs; answers that
-the consensus does not confirm are not counted). Runs single-threaded (shared 2-core machine).
+``--timeout`` overrides every instance's limit (a quick run); ``--nets`` keeps the instances
+whose network name contains one of the given strings; ``--limit N`` the first N per network.
+Prints per instance the answer, time and the reference answer (the consensus of
+results/derived_consensus.csv, or for benchmarks it does not cover the majority of the 2021
+tools, RPM left out), then per network: solved, wrong, total time, peak resident memory, and
+the 2021 tools' solved counts within the same limits (answers the reference confirms). Every
+``sat`` answer's counterexample is re-checked here with onnxruntime and the input regions
+(zero tolerance). Runs single-threaded (shared 2-core machine).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import csv
 import logging
 import resource
 import time
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -28,83 +36,102 @@ from mlrobust.portfolio.table import Answer
 from mlrobust.verify.api import verify_vnnlib
 from mlrobust.verify.milp import Tightening
 from mlrobust.verify.verifier import MILPVerifier, VerifierConfig
+from tests.verify.reference import assert_onnx_witness
+
+WORDS = {Answer.HOLDS: "holds", Answer.VIOLATED: "violated"}
 
 
-def vnncomp2021_solved(
-    results_dir: Path,
-    onnx_name: str,
-    props: list[str],
-    timeout: float,
-    consensus: dict[tuple[str, str], str],
-) -> tuple[dict[str, int], int]:
-    """Per 2021 tool, the instances of ``props`` it decided within ``timeout`` as the consensus
-    did; and the virtual best (union over tools)."""
-    expected = {
-        vnncomp_instance_id("mnistfc", onnx_name, p): consensus.get((onnx_name, p)) for p in props
-    }
-    per_tool: dict[str, int] = {}
-    union: set[str] = set()
-    for path in sorted(results_dir.glob("*.csv")):
-        table = read_vnncomp_results(path, benchmarks={"mnistfc"})
-        solved = set()
+def instances(bench: str) -> list[tuple[str, str, float]]:
+    """(onnx, vnnlib, limit) rows of the benchmark's instances CSV (paths as written there)."""
+    root = data_file("vnncomp2021", bench)
+    with open(root / f"{bench}_instances.csv") as fh:
+        return [(r[0].strip(), r[1].strip(), float(r[2])) for r in csv.reader(fh) if r]
+
+
+def _key(onnx: str, vnnlib: str) -> tuple[str, str]:
+    return onnx.removeprefix("./"), vnnlib.removeprefix("./").removesuffix(".gz")
+
+
+def tool_answers(bench: str) -> dict[str, dict[tuple[str, str], tuple[Answer, float]]]:
+    """Per 2021 tool, its answer and time per instance of the benchmark."""
+    out: dict[str, dict[tuple[str, str], tuple[Answer, float]]] = {}
+    ids = {vnncomp_instance_id(bench, o, v): _key(o, v) for o, v, _ in instances(bench)}
+    for path in sorted(data_file("vnncomp2021", "results", "results_csv").glob("*.csv")):
+        table = read_vnncomp_results(path, benchmarks={bench})
+        answers = {}
         for inst, ans, t in zip(table.instance, table.answer, table.time, strict=True):
-            if inst not in expected or not (np.isfinite(t) and t <= timeout):
-                continue
-            right = {Answer.HOLDS: "holds", Answer.VIOLATED: "violated"}.get(Answer(ans))
-            # only answers the consensus confirms: on "unknown" instances no tool it trusts
-            # decided (RPM's unconfirmed "violated" answers are not in the consensus)
-            if right is not None and expected[inst] == right:
-                solved.add(inst)
-        per_tool[path.stem] = len(solved)
-        union |= solved
-    return per_tool, len(union)
+            if inst in ids:
+                answers[ids[inst]] = (Answer(ans), float(t))
+        out[path.stem] = answers
+    return out
+
+
+def reference(bench: str, tools: dict) -> dict[tuple[str, str], str]:  # type: ignore[type-arg]
+    """The consensus file's majority where it covers the benchmark, else the tools' majority
+    (RPM, which answers "violated" almost everywhere, left out)."""
+    ref: dict[tuple[str, str], str] = {}
+    with open(data_file("vnncomp2021", "results", "derived_consensus.csv")) as fh:
+        for r in csv.DictReader(fh):
+            if r["benchmark"] == bench:
+                ref[_key(r["onnx"], r["vnnlib"])] = r["majority"]
+    if ref:
+        return ref
+    votes: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for tool, answers in tools.items():
+        if tool == "RPM":
+            continue
+        for key, (ans, _) in answers.items():
+            if ans in WORDS:
+                votes[key][WORDS[ans]] += 1
+    for key, c in votes.items():
+        (top, n), *rest = c.most_common() + [("", 0)]
+        ref[key] = top if not rest or n > rest[0][1] else "tie"
+    return ref
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--nets", nargs="+", default=["256x2", "256x4", "256x6"])
-    ap.add_argument("--timeout", type=float, default=120.0)
-    ap.add_argument(
-        "--baseline-timeout",
-        type=float,
-        default=0.0,
-        help="timeout of the plain-MILP baseline (0: same as --timeout)",
-    )
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--benchmark", default="mnistfc")
+    ap.add_argument("--nets", nargs="*", default=[], help="keep networks whose name contains")
+    ap.add_argument("--timeout", type=float, default=0.0, help="override the CSV's limits")
     ap.add_argument("--limit", type=int, default=0, help="first N instances per net (0: all)")
-    ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=False)
     args = ap.parse_args()
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.ERROR)
-    root = data_file("vnncomp2021", "mnistfc")
-    with open(data_file("vnncomp2021", "results", "derived_consensus.csv")) as fh:
-        consensus = {
-            (r["onnx"], r["vnnlib"]): r["majority"]
-            for r in csv.DictReader(fh)
-            if r["benchmark"] == "mnistfc"
-        }
-    configs = {"ours": (MILPVerifier(), args.timeout)}
+    bench = args.benchmark
+    root = data_file("vnncomp2021", bench)
+    rows = instances(bench)
+    if args.nets:
+        rows = [r for r in rows if any(n in r[0] for n in args.nets)]
+    by_net: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
+    for r in rows:
+        by_net[r[0]].append(r)
+    tools = tool_answers(bench)
+    ref = reference(bench, tools)
+    configs = {"ours": MILPVerifier()}
     if args.baseline:
         plain = VerifierConfig(
             tightening=Tightening.INTERVAL, attack_steps=0, alpha_steps=0, bab=False
         )
-        configs["plain-milp"] = (MILPVerifier(plain), args.baseline_timeout or args.timeout)
-    with open(root / "mnistfc_instances.csv") as fh:
-        rows = [r for r in csv.reader(fh) if r]
-    for net in args.nets:
-        onnx_name = f"mnist-net_{net}.onnx"
-        inst = [r[1] for r in rows if r[0] == onnx_name]
+        configs["plain-milp"] = MILPVerifier(plain)
+    for onnx_name, inst in by_net.items():
         if args.limit:
             inst = inst[: args.limit]
-        summary = {}
-        for name, (verifier, limit) in configs.items():
+        for name, verifier in configs.items():
             solved, wrong, total_t = 0, 0, 0.0
-            for prop in inst:
+            for onnx, prop, csv_limit in inst:
+                limit = args.timeout or csv_limit
+                path = root / prop.removeprefix("./")
+                vnn = path if path.exists() else path.with_name(path.name + ".gz")
                 t0 = time.monotonic()
                 ans = verify_vnnlib(
-                    root / onnx_name, root / (prop + ".gz"), verifier, time_limit_s=limit
+                    root / onnx.removeprefix("./"), vnn, verifier, time_limit_s=limit
                 )
                 dt = time.monotonic() - t0
-                exp = consensus.get((onnx_name, prop), "unknown")
+                if ans.answer == "sat":
+                    assert_onnx_witness(root / onnx.removeprefix("./"), vnn, ans.counterexample)
+                exp = ref.get(_key(onnx, prop), "unknown")
                 bad = (ans.answer == "sat" and exp == "holds") or (
                     ans.answer == "unsat" and exp == "violated"
                 )
@@ -112,29 +139,37 @@ def main() -> None:
                 wrong += bad
                 total_t += dt
                 print(
-                    f"{net} {name:10s} {prop:22s} {ans.answer:8s} {dt:7.2f}s "
-                    f"consensus={exp}{'  CONTRADICTS' if bad else ''}",
+                    f"{Path(onnx).stem:24s} {name:10s} {Path(prop).name:36s} {ans.answer:8s} "
+                    f"{dt:7.2f}s / {limit:.0f}s  reference={exp}"
+                    f"{'  CONTRADICTS' if bad else ''}",
                     flush=True,
                 )
-            summary[name] = (solved, len(inst), wrong, total_t)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        for name, (s, n, w, t) in summary.items():
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(
-                f"== {net} {name}: solved {s}/{n}, contradictions {w}, total {t:.1f}s, "
-                f"peak RSS so far {peak:.0f} MiB",
+                f"== {Path(onnx_name).stem} {name}: solved {solved}/{len(inst)}, wrong {wrong}"
+                f", total {total_t:.1f}s, peak RSS so far {peak:.0f} MiB",
                 flush=True,
             )
-        tools, vbs = vnncomp2021_solved(
-            data_file("vnncomp2021", "results", "results_csv"),
-            onnx_name,
-            inst,
-            args.timeout,
-            consensus,
-        )
-        best = sorted(tools.items(), key=lambda kv: -kv[1])[:4]
+        keys = {_key(o, p): args.timeout or lim for o, p, lim in inst}
+        per_tool, union = {}, set()
+        for tool, answers in tools.items():
+            ok = {
+                k
+                for k, (a, t) in answers.items()
+                if k in keys
+                and np.isfinite(t)
+                and t <= keys[k]
+                and WORDS.get(a) is not None
+                and ref.get(k) == WORDS[a]
+            }
+            per_tool[tool] = len(ok)
+            union |= ok
+        best = sorted(per_tool.items(), key=lambda kv: -kv[1])[:5]
+        limits = sorted(set(keys.values()))
         print(
-            f"== {net} VNN-COMP 2021 tools within {args.timeout:.0f} s (their machines): "
-            f"virtual best {vbs}/{len(inst)}; " + ", ".join(f"{k} {v}" for k, v in best),
+            f"== {Path(onnx_name).stem} VNN-COMP 2021 tools within the same limits "
+            f"({', '.join(f'{v:.0f}' for v in limits)} s, their machines): virtual best "
+            f"{len(union)}/{len(inst)}; " + ", ".join(f"{k} {v}" for k, v in best),
             flush=True,
         )
 

@@ -81,6 +81,11 @@ SUBSET = [
     # decided only by branch and bound (2 of 12 VNN-COMP 2021 tools proved the first)
     ("mnistfc", "mnist-net_256x2.onnx", "prop_1_0.03.vnnlib"),
     ("mnistfc", "mnist-net_256x2.onnx", "prop_0_0.05.vnnlib"),
+    # verivital: convolutions with max and average pooling (all 60 in benchmarks/verify_vnncomp.py)
+    ("verivital", "Convnet_maxpool.onnx", "specs/maxpool_specs/prop_7_0.004.vnnlib"),
+    ("verivital", "Convnet_maxpool.onnx", "specs/maxpool_specs/prop_14_0.004.vnnlib"),
+    ("verivital", "Convnet_avgpool.onnx", "specs/avgpool_specs/prop_13_0.02.vnnlib"),
+    ("verivital", "Convnet_avgpool.onnx", "specs/avgpool_specs/prop_4_0.02.vnnlib"),
 ]
 
 
