@@ -1,5 +1,5 @@
 """Loading the model under evaluation: a checkpoint (torch) or an ONNX file (run through the
-verifier's IR, which is differentiable, so the attacks work on it too)."""
+verifier's IR, which is a differentiable torch module, so the attacks work on it too)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from mlrobust.errors import InputError
 from mlrobust.rules import DecisionRule
 from mlrobust.verify.ir import Network
 from mlrobust.verify.oracle import OnnxOracle, TorchOracle
-
-
-class IRModule(nn.Module):
-    """An IR network as a torch module mapping ``[N, C, H, W]`` float32 to logits ``[N, L]``."""
-
-    def __init__(self, net: Network, input_shape: tuple[int, int, int]) -> None:
-        super().__init__()
-        self.net = net
-        self.input_shape = input_shape
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.forward(x.reshape(x.shape[0], -1).double()).float()
 
 
 @dataclass(frozen=True)
@@ -66,7 +53,7 @@ def load_model(
                 f"{c}x{h}x{w} = {c * h * w}; pick the matching dataset."
             )
         return LoadedModel(
-            ref, IRModule(net, input_shape).eval(), rule, None, input_shape, net, OnnxOracle(ref)
+            ref, net.as_module().eval(), rule, None, input_shape, net, OnnxOracle(ref)
         )
     from mlrobust.models import resolve_model
 

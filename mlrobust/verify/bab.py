@@ -39,9 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mlrobust.verify.bounds import LayerBounds, adam_step, maxpool_back, relu_relaxation
-from mlrobust.verify.ir import DTYPE, Linear, MaxPool, Network, ReLU
+from mlrobust.verify.bounds import LayerBounds, adam_step
+from mlrobust.verify.ir import DTYPE, Network
 from mlrobust.verify.milp import supports_milp
+from mlrobust.verify.ops import Add, Concat, Linear, MaxPool, ReLU, relu_relaxation
 from mlrobust.verify.spec import DEFAULT_MARGIN, Clause
 
 log = logging.getLogger(__name__)
@@ -84,14 +85,15 @@ class BaBResult:
 
 
 def supports_bab(net: Network) -> bool:
-    """True when the network is a chain of Linear, ReLU and MaxPool layers only: the layers the
-    MILP encodes, which is also where BaB hands over what it leaves open."""
+    """True when every operator has an exact MILP encoding (Linear, ReLU, MaxPool, Add,
+    Concat): where BaB hands over what it leaves open."""
     return supports_milp(net)
 
 
 def bab_is_complete(net: Network) -> bool:
-    """True when branch and bound is complete on the network: Linear and ReLU layers only."""
-    return all(isinstance(layer, (Linear, ReLU)) for layer in net.layers)
+    """True when branch and bound is complete on the network: with every ReLU's phase fixed
+    the network is affine (Linear, ReLU, Add and Concat only)."""
+    return all(isinstance(n.op, (Linear, ReLU, Add, Concat)) for n in net.nodes[1:])
 
 
 @dataclass
@@ -135,16 +137,14 @@ class _Bounder:
 
     def __init__(self, net: Network, bounds: LayerBounds, clause: Clause) -> None:
         self.net = net
-        self.relus = [j for j, layer in enumerate(net.layers) if isinstance(layer, ReLU)]
-        self.pos_of = {j: p for p, j in enumerate(self.relus)}  # layer index -> ReLU position
+        self.relus = net.relus
+        self.pos_of = {j: p for p, j in enumerate(self.relus)}  # node index -> ReLU position
         # max-pools keep the root's input bounds in every domain (sound: a domain is a subset)
-        self.pools = {
-            j: bounds.input_of(j)
-            for j, layer in enumerate(net.layers)
-            if isinstance(layer, MaxPool)
-        }
-        self.root = [bounds.input_of(j) for j in self.relus]
+        self.pools = {j: bounds.ins(net, j)[0] for j in net.of_type(MaxPool)}
+        self.root = [bounds.ins(net, j)[0] for j in self.relus]
         self.box = bounds.box
+        self.net_bounds = bounds
+        self.order = [j for j in reversed(net.ancestors(net.output)) if j]
         # lower bounds of -(C y + d): rows of the spec negated
         self.c = -clause.c.to(DTYPE)
         self.d = clause.d.to(DTYPE)
@@ -173,37 +173,42 @@ class _Bounder:
     ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """Lower bounds ``[D, R]`` of ``-(C y + d)``, the minimising box corners ``[D, R, n_in]``
         and (with ``want_score``) per-ReLU intercept scores ``[D, R, n_j]``. ``fast``: in
-        float32 (alpha/beta must be float32): for the search only, never a reported bound."""
+        float32 (alpha/beta must be float32): for the search only, never a reported bound.
+
+        The nodes are visited in reverse topological order; a node read by several others
+        (a residual branch point) sums their coefficients before its own step."""
         dtype = torch.float32 if fast else DTYPE
         dom = splits[0].shape[0] if splits else 1
-        a = (self.fast.c if fast else self.c).expand(dom, -1, -1)
-        const = torch.zeros(a.shape[:2], dtype=dtype)
+        c = (self.fast.c if fast else self.c).expand(dom, -1, -1)
+        acc: dict[int, torch.Tensor] = {self.net.output: c}
+        const = torch.zeros(c.shape[:2], dtype=dtype)
         splits = [s.to(dtype) for s in splits]
         rb = self.relu_bounds(splits, fast)
         scores: list[torch.Tensor] = [torch.empty(0)] * len(self.relus)
-        for j in range(len(self.net.layers) - 1, -1, -1):
-            layer = self.net.layers[j]
-            if isinstance(layer, Linear):
-                if fast:
-                    layer = self.fast.linear[j]
-                r = a.shape[1]
-                const = const + a @ layer.bias
-                a = layer.back(a.reshape(dom * r, -1)).reshape(dom, r, -1)
+        for j in self.order:
+            a = acc.pop(j, None)
+            if a is None:
                 continue
-            if isinstance(layer, MaxPool):
-                lo, hi = (self.fast.pools if fast else self.pools)[j]
-                a, const = maxpool_back(a, const, layer, lo, hi)
-                continue
-            p = self.pos_of[j]
-            lo, hi = rb[p]
-            # per domain [D, 1, n] against per-row slopes [D, R, n]
-            slope, s_up, b_up = relu_relaxation(lo.unsqueeze(1), hi.unsqueeze(1), alpha[p])
-            pos, neg = a.clamp_min(0), a.clamp_max(0)
-            if want_score:
-                scores[p] = -neg * b_up
-            const = const + (neg * b_up).sum(-1)
-            a = pos * slope + neg * s_up
-            a = a - beta[p].clamp_min(0.0) * splits[p].unsqueeze(1)
+            op = self.net.op(j)
+            if isinstance(op, ReLU):
+                p = self.pos_of[j]
+                lo, hi = rb[p]
+                # per domain [D, 1, n] against per-row slopes [D, R, n]
+                slope, s_up, b_up = relu_relaxation(lo.unsqueeze(1), hi.unsqueeze(1), alpha[p])
+                pos, neg = a.clamp_min(0), a.clamp_max(0)
+                if want_score:
+                    scores[p] = -neg * b_up
+                const = const + (neg * b_up).sum(-1)
+                parts = [pos * slope + neg * s_up - beta[p].clamp_min(0.0) * splits[p].unsqueeze(1)]
+            else:
+                if isinstance(op, Linear) and fast:
+                    op = self.fast.linear[j]
+                ins = [(self.fast.pools if fast else self.pools)[j]] if j in self.pools else []
+                parts, c_j = op.backward(a, ins)
+                const = const + c_j
+            for i, part in zip(self.net.nodes[j].inputs, parts, strict=True):
+                acc[i] = acc[i] + part if i in acc else part
+        a = acc[0]
         lo_in, hi_in = self.fast.box if fast else self.box
         corner = torch.where(a > 0, lo_in, hi_in)
         low = (a.clamp_min(0) * lo_in).sum(-1) + (a.clamp_max(0) * hi_in).sum(-1) + const
@@ -307,11 +312,7 @@ class _Float32Copy:
         self.pools = {j: (lo.to(f32), hi.to(f32)) for j, (lo, hi) in pools.items()}
         self.box = (box[0].to(f32), box[1].to(f32))
         self.c = c.to(f32)
-        self.linear = {
-            j: Linear(layer.weight.to(f32), layer.bias.to(f32))
-            for j, layer in enumerate(net.layers)
-            if isinstance(layer, Linear)
-        }
+        self.linear = {j: net.op(j).to(f32) for j in net.of_type(Linear)}  # type: ignore[attr-defined]
 
 
 def branch_and_bound(
@@ -454,21 +455,28 @@ def _leaf_lp(
 
     lo_in, hi_in = bnd.box
     n_in = lo_in.numel()
-    a_map, c_map = torch.eye(n_in, dtype=DTYPE), torch.zeros(n_in, dtype=DTYPE)
+    net = bnd.net
+    maps = {0: (torch.eye(n_in, dtype=DTYPE), torch.zeros(n_in, dtype=DTYPE))}
     rows_a, rows_b = [], []  # s z >= 0 as  -s A x <= s c
     rb = bnd.relu_bounds([s.unsqueeze(0) for s in splits])
-    for j, layer in enumerate(bnd.net.layers):
-        if isinstance(layer, Linear):
-            w = layer.weight.to_dense() if layer.weight.is_sparse else layer.weight
-            a_map, c_map = w @ a_map, w @ c_map + layer.bias
-            continue
-        p = bnd.pos_of[j]
-        s = splits[p]
-        on = s != 0
-        rows_a.append(-s[on].unsqueeze(1) * a_map[on])
-        rows_b.append(s[on] * c_map[on])
-        active = (rb[p][0][0] >= 0).to(DTYPE)
-        a_map, c_map = active.unsqueeze(1) * a_map, active * c_map
+    for j in reversed(bnd.order):  # topological order
+        node = net.nodes[j]
+        ins = [maps[i] for i in node.inputs]
+        if j in bnd.pos_of:
+            p = bnd.pos_of[j]
+            s = splits[p]
+            on = s != 0
+            a_in, c_in = ins[0]
+            rows_a.append(-s[on].unsqueeze(1) * a_in[on])
+            rows_b.append(s[on] * c_in[on])
+            box = [(rb[p][0][0], rb[p][1][0])]
+        else:
+            box = bnd.net_bounds.ins(net, j)
+        out = net.op(j).affine(ins, box)
+        if out is None:
+            return None  # not affine on the domain (cannot happen without max-pools)
+        maps[j] = out
+    a_map, c_map = maps[net.output]
     forms_a = -bnd.c @ a_map  # bnd.c holds the negated rows
     forms_b = -bnd.c @ c_map + bnd.d
     a_ub = torch.cat(rows_a).numpy() if rows_a else None

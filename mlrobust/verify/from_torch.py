@@ -1,31 +1,34 @@
-"""Lower a torch ``nn.Sequential`` to the verification IR.
+"""Lower any torch ``nn.Module`` to the verification IR, through ``torch.export``.
 
-Supported: Linear, Conv2d, ReLU, Sigmoid, MaxPool2d, AvgPool2d, Flatten, BatchNorm1d/2d (eval
-statistics, folded into the neighbouring affine map), Identity/Dropout (no-ops in eval mode), and
-any module exposing ``mean`` and ``std`` tensors (input normalisation ``(x - mean) / std``). Nested
-Sequentials are flattened. Anything else raises :class:`UnsupportedLayerError` naming it.
+``torch.export`` traces the module on an example input into a graph of ATen operators (Python
+control flow resolved for that input's shape); each one is lowered like its ONNX counterpart
+(:mod:`mlrobust.verify.lowering`): conv2d, linear, matmul, batch_norm (inference statistics),
+relu, sigmoid, max_pool2d, avg_pool2d, adaptive_avg_pool2d to 1x1, mean, add / sub (of two
+variable tensors too: residual connections), mul / div by constants, neg, cat, flatten, view /
+reshape, permute / transpose, constant padding, and the no-ops of eval mode (dropout, clone,
+contiguous copies, detach). Anything else raises :class:`UnsupportedLayerError` naming the
+operator and the node. A program saved with ``torch.export.save`` (``.pt2``) is lowered the same
+way (:func:`from_exported`).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
 import torch
 from torch import nn
 
 from mlrobust.errors import InputError, UnsupportedLayerError
-from mlrobust.verify.ir import (
-    DTYPE,
-    Layer,
-    Linear,
-    MaxPool,
-    Network,
-    ReLU,
-    Sigmoid,
-    avgpool_matrix,
-    conv_matrix,
-    pool_groups,
-    simplify,
-    sparse,
-)
+from mlrobust.verify.ir import Network
+from mlrobust.verify.lowering import Const, Lowerer, Value, Var
+from mlrobust.verify.ops import ReLU, Sigmoid
+
+log = logging.getLogger(__name__)
+
+Rule = Callable[[Lowerer, list[Any]], Value]
 
 
 def from_torch(model: nn.Module, input_shape: tuple[int, ...]) -> Network:
@@ -38,131 +41,308 @@ def from_torch(model: nn.Module, input_shape: tuple[int, ...]) -> Network:
     """
     if not input_shape or any(int(s) < 1 for s in input_shape):
         raise InputError(f"input_shape must be positive sizes, got {input_shape}.")
-    shape: tuple[int, ...] = tuple(int(s) for s in input_shape)
-    layers: list[Layer] = []
-    for name, module in _leaves(model, ""):
-        layer, shape = _lower(name, module, shape)
-        if layer is not None:
-            layers.append(layer)
-    return Network(simplify(layers), tuple(int(s) for s in input_shape))
+    shape = tuple(int(s) for s in input_shape)
+    dtype = next((p.dtype for p in model.parameters()), torch.float32)
+    example = torch.zeros(1, *shape, dtype=dtype)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(example)
+    except Exception as exc:  # the model itself rejects the shape: the caller's input is wrong
+        model.train(was_training)
+        raise InputError(
+            f"{type(model).__name__} cannot run on one sample of shape {shape}: "
+            f"{str(exc).splitlines()[0][:300]}"
+        ) from exc
+    try:
+        program = torch.export.export(model, (example,))
+    except Exception as exc:  # export raises many types (unsupported Python, control flow...)
+        raise UnsupportedLayerError(
+            f"torch.export could not trace {type(model).__name__} on an input of shape "
+            f"{(1, *shape)}: {str(exc).splitlines()[0][:300]}"
+        ) from exc
+    finally:
+        model.train(was_training)
+    return from_exported(program, shape)
 
 
-def _leaves(module: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
-    if isinstance(module, nn.Sequential):
-        out: list[tuple[str, nn.Module]] = []
-        for name, child in module.named_children():
-            out += _leaves(child, f"{prefix}{name}.")
-        return out
-    return [(prefix.rstrip(".") or type(module).__name__, module)]
-
-
-def _chw(shape: tuple[int, ...], what: str) -> tuple[int, int, int]:
-    if len(shape) != 3:
-        raise InputError(f"{what} needs a [C, H, W] input, but the tensor here has shape {shape}.")
-    return shape[0], shape[1], shape[2]
-
-
-def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-def _diag(scale: torch.Tensor, shift: torch.Tensor) -> Linear:
-    n = scale.numel()
-    idx = torch.arange(n)
-    return Linear(sparse(torch.stack([idx, idx]), scale, (n, n)), shift.to(DTYPE))
-
-
-def _lower(  # noqa: C901 - one branch per supported module type keeps the mapping readable
-    name: str, m: nn.Module, shape: tuple[int, ...]
-) -> tuple[Layer | None, tuple[int, ...]]:
-    n = 1
-    for s in shape:
-        n *= s
-    if isinstance(m, (nn.Flatten, nn.Identity, nn.Dropout)):
-        return None, (n,) if isinstance(m, nn.Flatten) else shape
-    if isinstance(m, nn.ReLU):
-        return ReLU(), shape
-    if isinstance(m, nn.Sigmoid):
-        return Sigmoid(), shape
-    if isinstance(m, nn.Linear):
-        if n != m.in_features:
-            raise InputError(f"Layer {name}: Linear expects {m.in_features} inputs, gets {n}.")
-        linear_bias = m.bias if m.bias is not None else torch.zeros(m.out_features)
-        return (
-            Linear(m.weight.detach().to(DTYPE), linear_bias.detach().to(DTYPE)),
-            (m.out_features,),
+def from_exported(program: Any, input_shape: tuple[int, ...]) -> Network:
+    """The IR of an exported program (``torch.export``) whose one user input is a batch of
+    one ``input_shape`` sample."""
+    sig = program.graph_signature
+    consts: dict[str, torch.Tensor] = {}
+    for name, target in {**sig.inputs_to_parameters, **sig.inputs_to_buffers}.items():
+        consts[name] = program.state_dict[target]
+    for name, target in getattr(sig, "inputs_to_lifted_tensor_constants", {}).items():
+        consts[name] = program.constants[target]
+    users = [n for n in program.graph.nodes if n.op == "placeholder" and n.name not in consts]
+    if len(users) != 1:
+        raise UnsupportedLayerError(
+            f"the exported program takes {len(users)} tensor inputs "
+            f"({[n.name for n in users]}); a classifier takes one image batch."
         )
-    if isinstance(m, nn.Conv2d):
-        if m.padding_mode != "zeros" or isinstance(m.padding, str):
+    low = Lowerer(input_shape, (1, *input_shape))
+    values: dict[str, Any] = {users[0].name: low.input}
+    for name, t in consts.items():
+        values[name] = Const(t.detach().double().numpy())
+    out: Any = None
+    for node in program.graph.nodes:
+        if node.op == "placeholder":
+            continue
+        low.where = _where(node)
+        if node.op == "output":
+            out = _arg(node.args[0], values)
+            break
+        if node.op != "call_function":
+            raise low.fail(f"{node.op} nodes are not supported.")
+        key = _key(node.target)
+        rule = RULES.get(key)
+        if rule is None:
             raise UnsupportedLayerError(
-                f"Layer {name}: Conv2d with padding={m.padding!r}/{m.padding_mode!r} is not "
-                "supported; use integer zero padding."
+                f"{low.where}: operator {key.split('.')[0]} is not supported by the verifier "
+                f"(supported: {', '.join(sorted({k.split('.')[0] for k in RULES}))})."
             )
-        chw = _chw(shape, f"Layer {name} (Conv2d)")
-        w, out_shape = conv_matrix(
-            m.weight.detach().to(DTYPE),
-            chw,
-            _pair(m.stride),
-            _pair(m.padding),
-            _pair(m.dilation),
-            m.groups,
+        args = [_arg(a, values) for a in node.args]
+        kwargs = {k: _arg(v, values) for k, v in node.kwargs.items()}
+        values[node.name] = rule(low, [*args, kwargs])
+    if isinstance(out, (list, tuple)):
+        if len(out) != 1:
+            raise UnsupportedLayerError(
+                f"the model returns {len(out)} outputs; a classifier returns one logit tensor."
+            )
+        out = out[0]
+    if not isinstance(out, Var) or len(out.shape) != 2 or out.shape[0] != 1:
+        shape = out.shape if isinstance(out, Var) else "a constant"
+        raise UnsupportedLayerError(
+            f"the model's output is {shape}, not a flat logit vector [N, L]; end the model "
+            "with a Linear layer (or flatten its output)."
         )
-        b = (
-            m.bias.detach().to(DTYPE)
-            if m.bias is not None
-            else torch.zeros(m.out_channels, dtype=DTYPE)
-        )
-        bias = b.repeat_interleave(out_shape[1] * out_shape[2])
-        return Linear(w, bias), out_shape
-    if isinstance(m, nn.MaxPool2d):
-        if _pair(m.dilation) != (1, 1) or m.ceil_mode:
-            raise UnsupportedLayerError(f"Layer {name}: MaxPool2d with dilation/ceil_mode.")
-        stride = _pair(m.stride if m.stride is not None else m.kernel_size)
-        g, out_shape = pool_groups(
-            _chw(shape, f"Layer {name}"), _pair(m.kernel_size), stride, _pair(m.padding)
-        )
-        return MaxPool(g, n), out_shape
-    if isinstance(m, nn.AvgPool2d):
-        if m.ceil_mode or m.divisor_override is not None:
-            raise UnsupportedLayerError(f"Layer {name}: AvgPool2d with ceil_mode/divisor.")
-        stride = _pair(m.stride if m.stride is not None else m.kernel_size)
-        w, out_shape = avgpool_matrix(
-            _chw(shape, f"Layer {name}"),
-            _pair(m.kernel_size),
-            stride,
-            _pair(m.padding),
-            bool(m.count_include_pad),
-        )
-        return Linear(w, torch.zeros(w.shape[0], dtype=DTYPE)), out_shape
-    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-        if m.running_mean is None or m.running_var is None:
-            raise UnsupportedLayerError(f"Layer {name}: BatchNorm without running statistics.")
-        scale = (m.weight.detach() if m.weight is not None else 1.0) / torch.sqrt(
-            m.running_var + m.eps
-        )
-        shift = (m.bias.detach() if m.bias is not None else 0.0) - m.running_mean * scale
-        per = n // scale.numel()
-        return _diag(
-            scale.to(DTYPE).repeat_interleave(per), shift.to(DTYPE).repeat_interleave(per)
-        ), shape
-    mean, std = getattr(m, "mean", None), getattr(m, "std", None)
-    if isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor):
-        # input normalisation (x - mean) / std, broadcast over one sample
-        ones = torch.ones(shape, dtype=DTYPE)
-        mean_b = (ones * mean.detach().to(DTYPE).reshape(_bshape(mean, shape))).flatten()
-        std_b = (ones * std.detach().to(DTYPE).reshape(_bshape(std, shape))).flatten()
-        if (std_b <= 0).any():
-            raise InputError(f"Layer {name}: normalisation std must be > 0.")
-        return _diag(1.0 / std_b, -mean_b / std_b), shape
-    raise UnsupportedLayerError(
-        f"Layer {name}: {type(m).__name__} is not supported by the verifier. Supported: Linear, "
-        "Conv2d, ReLU, Sigmoid, MaxPool2d, AvgPool2d, Flatten, BatchNorm, and a normalisation "
-        "module with mean/std tensors."
+    low.where = "output"
+    return low.build(out)
+
+
+def _where(node: Any) -> str:
+    """The node, and the module it came from (``nn_module_stack``: path and class)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if stack:
+        path, kind = list(stack.values())[-1]
+        kind = getattr(kind, "__name__", str(kind)).rsplit(".", 1)[-1]
+        return f"node {node.name} in module {path or '(root)'!r} ({kind})"
+    return f"node {node.name}"
+
+
+def _key(target: Any) -> str:
+    name = str(target)
+    return name.removeprefix("aten.")
+
+
+def _arg(a: Any, values: dict[str, Any]) -> Any:
+    if isinstance(a, torch.fx.Node):
+        return values[a.name]
+    if isinstance(a, (list, tuple)):
+        return type(a)(_arg(x, values) for x in a)
+    return a
+
+
+def _const(low: Lowerer, v: Any, what: str) -> np.ndarray | None:
+    if v is None:
+        return None
+    if not isinstance(v, Const):
+        raise low.fail(f"{what} must be a parameter or a constant, not computed from the input.")
+    return v.value
+
+
+def _scalar(v: Any) -> Value:
+    return v if isinstance(v, (Var, Const)) else Const(np.asarray(float(v)))
+
+
+def _conv(low: Lowerer, a: list[Any]) -> Value:
+    x, w, b, *rest = [*a[:-1], None, None, None, None, None][:7]
+    stride = rest[0] if rest[0] is not None else [1, 1]
+    padding = rest[1] if rest[1] is not None else [0, 0]
+    dilation = rest[2] if rest[2] is not None else [1, 1]
+    groups = rest[3] if rest[3] is not None else 1
+    if isinstance(padding, str):
+        raise low.fail(f"padding={padding!r} is not supported; use integer padding.")
+    ph, pw = (padding, padding) if isinstance(padding, int) else (padding[0], padding[-1])
+    weight = _const(low, w, "the convolution weight")
+    assert weight is not None
+    return low.conv(
+        x,
+        weight,
+        _const(low, b, "the bias"),
+        _ints(stride),
+        [ph, pw, ph, pw],
+        _ints(dilation),
+        int(groups),
     )
 
 
-def _bshape(t: torch.Tensor, shape: tuple[int, ...]) -> tuple[int, ...]:
-    # a per-channel vector [C] broadcasts as [C, 1, 1]; anything else keeps its own shape
-    if t.dim() == 1 and len(shape) == 3 and t.numel() == shape[0]:
-        return (shape[0], 1, 1)
-    return tuple(t.shape[-len(shape) :]) if t.dim() > len(shape) else tuple(t.shape)
+def _ints(v: Any) -> list[int]:
+    return [int(v)] * 2 if isinstance(v, int) else [int(x) for x in v]
+
+
+def _linear(low: Lowerer, a: list[Any]) -> Value:
+    x, w = a[0], _const(low, a[1], "the linear weight")
+    b = _const(low, a[2], "the bias") if len(a) > 3 else None
+    assert w is not None
+    return low.gemm(x, w, b)
+
+
+def _batch_norm(low: Lowerer, a: list[Any]) -> Value:
+    x, w, b, mean, var = a[:5]
+    eps = float(a[7]) if len(a) > 8 else 1e-5
+    mean_v, var_v = _const(low, mean, "running_mean"), _const(low, var, "running_var")
+    if mean_v is None or var_v is None:
+        raise low.fail("batch norm without running statistics (track_running_stats=False).")
+    c = mean_v.size
+    w_v = np.ones(c) if w is None else _const(low, w, "the batch-norm weight")
+    b_v = np.zeros(c) if b is None else _const(low, b, "the batch-norm bias")
+    return low.batchnorm(x, w_v, b_v, mean_v, var_v, eps)  # type: ignore[arg-type]
+
+
+def _max_pool(low: Lowerer, a: list[Any]) -> Value:
+    x, kernel, *rest = a[:-1]
+    stride = rest[0] if len(rest) > 0 and rest[0] else kernel
+    padding = _ints(rest[1]) if len(rest) > 1 else [0, 0]
+    dilation = rest[2] if len(rest) > 2 else [1, 1]
+    ceil = bool(rest[3]) if len(rest) > 3 else False
+    return low.maxpool(x, _ints(kernel), _ints(stride), padding + padding, _ints(dilation), ceil)
+
+
+def _avg_pool(low: Lowerer, a: list[Any]) -> Value:
+    x, kernel, *rest = a[:-1]
+    stride = rest[0] if len(rest) > 0 and rest[0] else kernel
+    padding = _ints(rest[1]) if len(rest) > 1 else [0, 0]
+    ceil = bool(rest[2]) if len(rest) > 2 else False
+    include = bool(rest[3]) if len(rest) > 3 else True
+    if len(rest) > 4 and rest[4] is not None:
+        raise low.fail("avg_pool2d with divisor_override is not supported.")
+    return low.avgpool(x, _ints(kernel), _ints(stride), padding + padding, include, ceil)
+
+
+def _adaptive_avg(low: Lowerer, a: list[Any]) -> Value:
+    x, size = a[0], _ints(a[1])
+    if size != [1, 1]:
+        raise low.fail(f"adaptive average pooling to {size} (only to 1x1) is not supported.")
+    return low.mean(x, [2, 3], keepdim=True)
+
+
+def _mean(low: Lowerer, a: list[Any]) -> Value:
+    x, dims = a[0], a[1]
+    keep = bool(a[2]) if len(a) > 3 else bool(a[-1].get("keepdim", False))
+    return low.mean(x, _ints(dims) if not isinstance(dims, int) else [dims], keep)
+
+
+def _add(sign: float) -> Rule:
+    def rule(low: Lowerer, a: list[Any]) -> Value:
+        alpha = a[2] if len(a) > 3 else a[-1].get("alpha", 1)
+        other = _scalar(a[1])
+        if alpha != 1:
+            other = low.mul(other, Const(np.asarray(float(alpha))))
+        return low.add(_scalar(a[0]), other, sign)
+
+    return rule
+
+
+def _flatten(low: Lowerer, a: list[Any]) -> Value:
+    x = a[0]
+    start = int(a[1]) if len(a) > 2 else 0
+    end = int(a[2]) if len(a) > 3 else -1
+    shape = list(x.shape if isinstance(x, Var) else x.value.shape)
+    end = end % len(shape)
+    new = shape[:start] + [int(np.prod(shape[start : end + 1]))] + shape[end + 1 :]
+    return low.reshape(x, new)
+
+
+def _permute(low: Lowerer, a: list[Any]) -> Value:
+    return low.permute(a[0], [int(d) for d in a[1]])
+
+
+def _transpose(low: Lowerer, a: list[Any]) -> Value:
+    x = a[0]
+    rank = len(x.shape if isinstance(x, Var) else x.value.shape)
+    perm = list(range(rank))
+    d0, d1 = int(a[1]) % rank, int(a[2]) % rank
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    return low.permute(x, perm)
+
+
+def _pad(low: Lowerer, a: list[Any]) -> Value:
+    """torch pads (last dimension first, begin/end pairs) to ONNX order. Covers
+    ``constant_pad_nd(x, pad, value)`` and ``pad(x, pad, mode, value)``."""
+    x, pads = a[0], [int(p) for p in a[1]]
+    rest, kw = a[2:-1], a[-1]
+    if rest and isinstance(rest[0], str):
+        mode, value = rest[0], rest[1] if len(rest) > 1 else kw.get("value")
+    else:
+        mode, value = kw.get("mode", "constant"), rest[0] if rest else kw.get("value")
+    if mode != "constant":
+        raise low.fail(f"padding mode {mode!r} is not supported (only constant).")
+    rank = len(x.shape if isinstance(x, Var) else x.value.shape)
+    begins, ends = [0] * rank, [0] * rank
+    for i in range(len(pads) // 2):
+        begins[rank - 1 - i], ends[rank - 1 - i] = pads[2 * i], pads[2 * i + 1]
+    return low.pad(x, begins + ends, float(value or 0.0))
+
+
+def _same(low: Lowerer, a: list[Any]) -> Value:
+    return a[0]
+
+
+def _cat(low: Lowerer, a: list[Any]) -> Value:
+    dim = a[1] if len(a) > 2 else a[-1].get("dim", 0)
+    return low.concat(list(a[0]), int(dim))
+
+
+def _view(low: Lowerer, a: list[Any]) -> Value:
+    return low.reshape(a[0], [int(s) for s in a[1]])
+
+
+def _matmul(low: Lowerer, a: list[Any]) -> Value:
+    return low.matmul(_scalar(a[0]), _scalar(a[1]))
+
+
+RULES: dict[str, Rule] = {
+    "conv2d.default": _conv,
+    "linear.default": _linear,
+    "matmul.default": _matmul,
+    "mm.default": _matmul,
+    "batch_norm.default": _batch_norm,
+    "relu.default": lambda low, a: low.unary(ReLU(), a[0]),
+    "relu_.default": lambda low, a: low.unary(ReLU(), a[0]),
+    "sigmoid.default": lambda low, a: low.unary(Sigmoid(), a[0]),
+    "max_pool2d.default": _max_pool,
+    "avg_pool2d.default": _avg_pool,
+    "adaptive_avg_pool2d.default": _adaptive_avg,
+    "mean.dim": _mean,
+    "add.Tensor": _add(1.0),
+    "add_.Tensor": _add(1.0),
+    "sub.Tensor": _add(-1.0),
+    "mul.Tensor": lambda low, a: low.mul(_scalar(a[0]), _scalar(a[1])),
+    "div.Tensor": lambda low, a: low.mul(_scalar(a[0]), _scalar(a[1]), divide=True),
+    "neg.default": lambda low, a: low.mul(_scalar(a[0]), Const(np.asarray(-1.0))),
+    "cat.default": _cat,
+    "flatten.using_ints": _flatten,
+    "view.default": _view,
+    "reshape.default": _view,
+    "_unsafe_view.default": _view,
+    "permute.default": _permute,
+    "transpose.int": _transpose,
+    "t.default": lambda low, a: _transpose(low, [a[0], 0, 1, {}]),
+    "constant_pad_nd.default": _pad,
+    "pad.default": _pad,
+    "dropout.default": _same,
+    "feature_dropout.default": _same,
+    "clone.default": _same,
+    "contiguous.default": _same,
+    "detach.default": _same,
+    "alias.default": _same,
+    "lift_fresh_copy.default": _same,
+}
+
+
+def lowered_ops() -> Sequence[str]:
+    """The ATen operators :func:`from_torch` lowers (for error messages and docs)."""
+    return sorted(RULES)

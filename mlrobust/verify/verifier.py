@@ -394,7 +394,7 @@ def _milp_clause(
 ) -> tuple[float, float | None, np.ndarray | None, int]:
     """Maximise the clause value; returns (proven upper bound, best value, best x, nodes)."""
     builder, outs = encode(net, bounds)
-    y = outs[-1]
+    y = outs[net.output]
     n_in = net.input_size
     c, d = cl.c.numpy(), cl.d.numpy()
     m, k = c.shape[0], cl.at_least

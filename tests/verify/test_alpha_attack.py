@@ -36,11 +36,10 @@ def test_alpha_crown_contains_samples_and_is_no_looser(seed: int) -> None:
         assert (al >= cl - 1e-12).all() and (au <= cu + 1e-12).all()
         xs = lo + (hi - lo) * torch.rand(4000, net.input_size, dtype=DTYPE)
         xs[:16] = torch.where(torch.rand(16, net.input_size) < 0.5, lo, hi)
-        h = xs
-        for i, layer in enumerate(net.layers):
-            h = layer.forward(h)
-            assert (h >= ba.lower[i] - 1e-9).all() and (h <= ba.upper[i] + 1e-9).all()
-        v = h @ c.t()
+        for k in range(1, len(net.nodes)):
+            h = net.forward(xs, upto=k)
+            assert (h >= ba.lower[k] - 1e-9).all() and (h <= ba.upper[k] + 1e-9).all()
+        v = net.forward(xs) @ c.t()
         assert (v >= al - 1e-9).all() and (v <= au + 1e-9).all()
 
 

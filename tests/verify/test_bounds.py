@@ -7,7 +7,8 @@ from torch import nn
 from mlrobust.errors import InputError
 from mlrobust.verify.bounds import crown, crown_bounds, interval_bounds
 from mlrobust.verify.from_torch import from_torch
-from mlrobust.verify.ir import DTYPE, Linear, Network, ReLU
+from mlrobust.verify.ir import DTYPE, chain
+from mlrobust.verify.ops import Linear, ReLU
 from tests.verify.helpers import random_convnet, random_mlp
 
 
@@ -15,7 +16,7 @@ def test_linear_model_bounds_are_exact() -> None:
     w = torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]], dtype=DTYPE)
     b = torch.tensor([0.25, -1.0], dtype=DTYPE)
     double = Linear(torch.eye(2, dtype=DTYPE) * 2, torch.zeros(2, dtype=DTYPE))
-    net = Network((Linear(w, b), double), (3,))
+    net = chain([Linear(w, b), double], (3,))
     lo = torch.tensor([0.0, -1.0, 0.5], dtype=DTYPE)
     hi = torch.tensor([1.0, 1.0, 2.0], dtype=DTYPE)
     # closed form: min/max of 2 (w x + b) over the box
@@ -44,12 +45,11 @@ def test_bounds_contain_sampled_activations(seed: int) -> None:
         ib, cb = interval_bounds(net, lo, hi), crown_bounds(net, lo, hi)
         xs = lo + (hi - lo) * torch.rand(3000, net.input_size, dtype=DTYPE)
         xs[:8] = torch.where(torch.rand(8, net.input_size) < 0.5, lo, hi)  # corners
-        h = xs
-        for i, layer in enumerate(net.layers):
-            h = layer.forward(h)
+        for k in range(1, len(net.nodes)):
+            h = net.forward(xs, upto=k)
             for bnd in (ib, cb):
-                assert (h >= bnd.lower[i] - 1e-9).all() and (h <= bnd.upper[i] + 1e-9).all()
-            assert (cb.upper[i] - cb.lower[i] <= ib.upper[i] - ib.lower[i] + 1e-12).all()
+                assert (h >= bnd.lower[k] - 1e-9).all() and (h <= bnd.upper[k] + 1e-9).all()
+            assert (cb.upper[k] - cb.lower[k] <= ib.upper[k] - ib.lower[k] + 1e-12).all()
 
 
 def test_empty_box_and_size_mismatch() -> None:
@@ -90,12 +90,13 @@ def test_selective_crown_equals_full_crown_on_a_small_cnn(seed: int, alpha_steps
     full = crown_bounds(net, lo, hi, alpha_steps, selective=False)
     sel = crown_bounds(net, lo, hi, alpha_steps, selective=True)
     skipped = 0
-    for i, layer in enumerate(net.layers):
-        feeds_relu = i + 1 < len(net.layers) and isinstance(net.layers[i + 1], ReLU)
+    for i in range(1, len(net.nodes)):
+        layer = net.nodes[i].op
+        feeds_relu = any(isinstance(net.nodes[j].op, ReLU) for j in net.consumers[i])
         # stably-off pre-activations (no later layer reads their bounds) may stay looser
         dead = (sel.upper[i] <= 0) if feeds_relu else torch.zeros_like(sel.upper[i], dtype=bool)
         assert ((full.upper[i] <= 0) | ~dead).all()
-        skipped += int(dead.sum()) if isinstance(layer, Linear) and i > 0 else 0
+        skipped += int(dead.sum()) if isinstance(layer, Linear) and i > 1 else 0
         live = ~dead
         assert torch.allclose(sel.lower[i][live], full.lower[i][live], atol=1e-9, rtol=0)
         assert torch.allclose(sel.upper[i][live], full.upper[i][live], atol=1e-9, rtol=0)
@@ -119,7 +120,7 @@ def test_zero_width_box_gives_ordered_bounds_and_an_encodable_milp() -> None:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_sigmoid_lines_enclose_the_function(seed: int) -> None:
-    from mlrobust.verify.bounds import sigmoid_lines
+    from mlrobust.verify.ops import sigmoid_lines
 
     gen = torch.Generator().manual_seed(seed)
     lo = torch.randn(500, dtype=torch.float64, generator=gen) * 4

@@ -8,7 +8,7 @@ from torch import nn
 from mlrobust.errors import CorruptFileError, InputError, UnsupportedLayerError
 from mlrobust.verify.from_onnx import from_onnx
 from mlrobust.verify.from_torch import from_torch
-from mlrobust.verify.ir import Linear, MaxPool, ReLU
+from mlrobust.verify.ops import Linear, MaxPool, ReLU
 from tests.conftest import require_data
 
 
@@ -40,7 +40,7 @@ def test_torch_lowering_matches_forward() -> None:
         m[2].running_var.uniform_(0.5, 2.0)
     net = from_torch(m, (2, 12, 12))
     # normalisation and BatchNorm folded into the convolution
-    assert [type(x) for x in net.layers] == [Linear, ReLU, MaxPool, Linear, ReLU, Linear]
+    assert [type(n.op) for n in net.nodes[1:]] == [Linear, ReLU, MaxPool, Linear, ReLU, Linear]
     x = torch.rand(4, 2, 12, 12)
     ref = m.double()(x.double())
     assert torch.allclose(net.forward(x), ref, atol=1e-9)
