@@ -61,9 +61,9 @@ def from_onnx(path: str | Path) -> Network:
             continue
         missing = [i for i in node.input if i and i not in values]
         if missing:
-            raise UnsupportedLayerError(
+            raise CorruptFileError(
                 f"{low.where}: reads {missing}, which no earlier node produces (a cycle or a "
-                "dangling input)."
+                "dangling input); ONNX graphs list their nodes in topological order."
             )
         rule = RULES.get(node.op_type)
         if rule is None:

@@ -112,12 +112,6 @@ def from_exported(program: Any, input_shape: tuple[int, ...]) -> Network:
                 f"the model returns {len(out)} outputs; a classifier returns one logit tensor."
             )
         out = out[0]
-    if not isinstance(out, Var) or len(out.shape) != 2 or out.shape[0] != 1:
-        shape = out.shape if isinstance(out, Var) else "a constant"
-        raise UnsupportedLayerError(
-            f"the model's output is {shape}, not a flat logit vector [N, L]; end the model "
-            "with a Linear layer (or flatten its output)."
-        )
     low.where = "output"
     return low.build(out)
 

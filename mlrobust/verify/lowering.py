@@ -15,6 +15,7 @@ Flattened values are row-major, so a reshape of a variable changes only its reco
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from mlrobust.errors import UnsupportedLayerError
+from mlrobust.errors import InputError, UnsupportedLayerError
 from mlrobust.verify.ir import GraphBuilder, Network
 from mlrobust.verify.ops import (
     DTYPE,
@@ -78,6 +79,12 @@ class Lowerer:
     def build(self, out: Value) -> Network:
         if not isinstance(out, Var):
             raise self.fail("the network's output is a constant.")
+        if sum(s > 1 for s in out.shape) > 1:
+            raise InputError(
+                f"{self.where}: the network's output has shape {out.shape}; mlrobust needs one "
+                "flat vector of logits per sample (e.g. [1, C]). Flatten it or add a "
+                "classification head."
+            )
         return self.g.build(out.node)
 
     # ------------------------------------------------------------------ building blocks
@@ -121,13 +128,19 @@ class Lowerer:
             return Const(a.value + sign * b.value)
         if isinstance(a, Var) and isinstance(b, Var):
             if a.shape != b.shape:
-                if a.size == b.size:  # e.g. [1, n] + [n]: the same values
-                    b = Var(b.node, a.shape)
-                else:
+                # e.g. [1, n] + [n]: the same values in the same order; anything that would
+                # really broadcast (repeat values) two variables is refused, never guessed
+                try:
+                    shape = tuple(np.broadcast_shapes(a.shape, b.shape))
+                except ValueError:
+                    shape = ()
+                if not shape or math.prod(shape) != a.size or a.size != b.size:
                     raise self.fail(
-                        f"adding variable tensors of shapes {a.shape} and "
-                        f"{b.shape} (broadcasting two variables is not supported)."
+                        f"adding variable tensors of shapes {a.shape} and {b.shape}: they do "
+                        "not broadcast to one tensor of the same size (broadcasting two "
+                        "variables is not supported)."
                     )
+                a, b = Var(a.node, shape), Var(b.node, shape)
             return self.node(Add((1.0, sign)), [a, b], a.shape)
         if isinstance(a, Const):  # c + sign * x
             assert isinstance(b, Var)
@@ -399,7 +412,7 @@ class Lowerer:
         rows = torch.arange(n_out).repeat_interleave(per)
         w = sparse(
             torch.stack([rows, torch.as_tensor(moved.reshape(-1))]),
-            torch.full((n_out * per,), 1.0 / per),
+            torch.full((n_out * per,), 1.0 / per, dtype=DTYPE),
             (n_out, x.size),
         )
         shape = (

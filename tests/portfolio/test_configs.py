@@ -2,9 +2,9 @@
 instance written here (ONNX via onnx.helper + VNN-LIB, see conftest) and real mnistfc ones."""
 
 import pytest
-from mlrobust.portfolio.configs import available_configurations, run_configuration
 
 from mlrobust.portfolio import Answer, InstanceSpec, read_run_store
+from mlrobust.portfolio.configs import available_configurations, run_configuration
 from mlrobust.portfolio.runner import RunnerConfig, run_portfolio
 from tests.conftest import require_data
 

@@ -1,78 +1,31 @@
-"""An exact reference for small piecewise-linear nets, written independently of mlrobust's IR,
-bounds and MILP: the maximum of a clause value over an input box, by enumerating the
-activation regions (ReLU signs, max-pool winners) depth first and solving one small LP per
-region with SciPy.
+"""An exact reference for small piecewise-linear networks, independent of mlrobust's bounds,
+branch and bound and MILP: the maximum of clause values over an input box, by enumerating the
+activation regions (ReLU signs, max-pool winners) depth first over the network's graph and
+solving small LPs with SciPy.
 
-Each layer of an ``nn.Sequential`` is read by probing the torch module itself (basis vectors in
-float64), not through ``mlrobust.verify.from_torch``: an affine module (Linear, Conv2d,
-AvgPool2d, Flatten, BatchNorm in eval mode, Identity) becomes a dense matrix and offset, a
-max-pool its windows. The result is exact up to the LP solver's tolerance (~1e-9).
+It reads the IR's graph (``from_torch`` / ``from_onnx``, whose forward pass the IR tests check
+against torch and onnxruntime) only for the operators' weights and wiring: each node's output
+is tracked as an affine map of the input on the current region. Exact up to the LP solver's
+tolerance (~1e-9).
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy.optimize import linprog
-from torch import nn
 
+from mlrobust.verify.ir import Network
+from mlrobust.verify.ops import Add, Concat, Linear, MaxPool, ReLU
 from mlrobust.verify.spec import Clause
 
 
 class TooManyRegions(Exception):
     """The enumeration exceeded its budget: no exact answer for this case."""
-
-
-@dataclass(frozen=True)
-class _Affine:
-    a: np.ndarray
-    b: np.ndarray
-
-
-@dataclass(frozen=True)
-class _Pool:
-    windows: list[np.ndarray]
-
-
-_RELU = "relu"
-
-
-def lower(model: nn.Sequential, input_shape: tuple[int, ...]) -> list[object]:
-    """The layers as dense affine maps, ReLUs and max-pool windows (probing each module)."""
-    layers: list[object] = []
-    shape = tuple(input_shape)
-    for module in _leaves(model):
-        m = copy.deepcopy(module).double().eval()
-        n = int(np.prod(shape))
-        with torch.no_grad():
-            if isinstance(m, nn.ReLU):
-                layers.append(_RELU)
-                continue
-            zero = torch.zeros(1, *shape, dtype=torch.float64)
-            basis = torch.eye(n, dtype=torch.float64).reshape(n, *shape)
-            if isinstance(m, nn.MaxPool2d):
-                out = m(basis).reshape(n, -1)  # out[j, o] = 1 iff input j is in window o
-                layers.append(
-                    _Pool([np.flatnonzero(out[:, o].numpy() > 0.5) for o in range(out.shape[1])])
-                )
-            else:
-                b = m(zero).reshape(-1)
-                a = (m(basis).reshape(n, -1) - b).T
-                layers.append(_Affine(a.numpy(), b.numpy()))
-            shape = tuple(m(zero).shape[1:])
-    return layers
-
-
-def _leaves(model: nn.Module) -> list[nn.Module]:
-    if isinstance(model, nn.Sequential):
-        return [leaf for child in model for leaf in _leaves(child)]
-    return [model]
 
 
 @dataclass(frozen=True)
@@ -84,27 +37,25 @@ class Exact:
     regions: int
 
 
+Map = tuple[np.ndarray, np.ndarray]  # A [size, n_in], c [size]
+
+
 def exact_max(
-    model: nn.Sequential,
-    input_shape: tuple[int, ...],
-    lo: np.ndarray,
-    hi: np.ndarray,
-    clauses: Sequence[Clause],
-    max_regions: int = 4000,
+    net: Network, lo: np.ndarray, hi: np.ndarray, clauses: Sequence[Clause], max_regions: int = 4000
 ) -> list[Exact]:
     """Per clause, the maximum over ``lo <= x <= hi`` (flat) of its ``at_least``-th largest
     form (one enumeration of the regions serves every clause). Raises
     :class:`TooManyRegions` past ``max_regions`` regions or ``20 * max_regions`` LPs."""
     max_lps = 20 * max_regions
-    layers = lower(model, input_shape)
     n = lo.size
     box = list(zip(lo.tolist(), hi.tolist(), strict=True))
+    mid, rad = (lo + hi) / 2, (hi - lo) / 2
     forms = [(cl.c.double().numpy(), cl.d.double().numpy(), cl.at_least) for cl in clauses]
     best = [Exact(-math.inf, lo.copy(), 0) for _ in clauses]
     count = [0, 0]  # regions, LPs
-    mid, rad = (lo + hi) / 2, (hi - lo) / 2
+    weights = {k: _dense(nd.op) for k, nd in enumerate(net.nodes) if isinstance(nd.op, Linear)}
 
-    def lp_max(obj: np.ndarray, g: np.ndarray, h: np.ndarray) -> tuple[float, np.ndarray] | None:
+    def lp_max(obj: np.ndarray, g: np.ndarray, h: np.ndarray) -> float | None:
         count[1] += 1
         if count[1] > max_lps:
             raise TooManyRegions
@@ -114,19 +65,19 @@ def exact_max(
         if res.status == 2:
             return None
         assert res.status == 0, res.message
-        return -float(res.fun), np.asarray(res.x)
+        return -float(res.fun)
 
-    def leaf(m: np.ndarray, off: np.ndarray, g: np.ndarray, h: np.ndarray) -> None:
+    def leaf(a_map: np.ndarray, c_map: np.ndarray, g: np.ndarray, h: np.ndarray) -> None:
         count[0] += 1
         if count[0] > max_regions:
             raise TooManyRegions
         for q, (c, d, k) in enumerate(forms):
-            forms_a, forms_b = c @ m, c @ off + d
-            for subset in itertools.combinations(range(len(forms_b)), k):
+            fa, fb = c @ a_map, c @ c_map + d
+            for subset in itertools.combinations(range(len(fb)), k):
                 # max t s.t. t <= form_r(x) for r in the subset: variables (x, t)
-                rows = np.hstack([-forms_a[list(subset)], np.ones((k, 1))])
+                rows = np.hstack([-fa[list(subset)], np.ones((k, 1))])
                 a_ub = np.vstack([np.hstack([g, np.zeros((len(h), 1))]), rows]) if len(h) else rows
-                b_ub = np.concatenate([h, forms_b[list(subset)]])
+                b_ub = np.concatenate([h, fb[list(subset)]])
                 res = linprog(
                     np.r_[np.zeros(n), -1.0],
                     A_ub=a_ub,
@@ -140,85 +91,117 @@ def exact_max(
                 if -res.fun > best[q].value:
                     best[q] = Exact(-float(res.fun), np.asarray(res.x[:n]), 0)
 
-    def walk(i: int, m: np.ndarray, off: np.ndarray, g: np.ndarray, h: np.ndarray) -> None:
-        if i == len(layers):
-            leaf(m, off, g, h)
+    def walk(k: int, maps: dict[int, Map], g: np.ndarray, h: np.ndarray) -> None:
+        if k == len(net.nodes):
+            leaf(*maps[net.output], g, h)
             return
-        layer = layers[i]
-        if isinstance(layer, _Affine):
-            walk(i + 1, layer.a @ m, layer.a @ off + layer.b, g, h)
-        elif layer == _RELU:
-            relu(i, 0, m, off, g, h)
+        node = net.nodes[k]
+        ins = [maps[i] for i in node.inputs]
+        op = node.op
+        if isinstance(op, Linear):
+            w, b = weights[k]
+            walk(k + 1, {**maps, k: (w @ ins[0][0], w @ ins[0][1] + b)}, g, h)
+        elif isinstance(op, Add):
+            a = sum(s * m[0] for s, m in zip(op.scales, ins, strict=True))
+            c = sum(s * m[1] for s, m in zip(op.scales, ins, strict=True))
+            walk(k + 1, {**maps, k: (a, c)}, g, h)  # type: ignore[dict-item]
+        elif isinstance(op, Concat):
+            walk(
+                k + 1,
+                {**maps, k: (np.vstack([m[0] for m in ins]), np.concatenate([m[1] for m in ins]))},
+                g,
+                h,
+            )
+        elif isinstance(op, ReLU):
+            relu(k, 0, maps, ins[0][0].copy(), ins[0][1].copy(), ins[0], g, h)
+        elif isinstance(op, MaxPool):
+            pool(k, op, 0, [], maps, ins[0], g, h)
         else:
-            pool(i, layer, 0, [], m, off, g, h)
+            raise AssertionError(f"no exact reference for {type(op).__name__}")
 
-    def relu(i: int, j: int, m: np.ndarray, off: np.ndarray, g: np.ndarray, h: np.ndarray) -> None:
-        if j == m.shape[0]:
-            walk(i + 1, m, off, g, h)
-            return
-        # the box alone often settles the sign (cheap, and sound: the region lies in the box)
-        centre, radius = m[j] @ mid, np.abs(m[j]) @ rad
-        if centre + radius + off[j] <= 0 or centre - radius + off[j] >= 0:
-            if centre + radius + off[j] <= 0:
-                m, off = m.copy(), off.copy()
-                m[j], off[j] = 0.0, 0.0
-            relu(i, j + 1, m, off, g, h)
-            return
-        hi_j = lp_max(m[j], g, h)
-        if hi_j is None:
-            return  # an empty region
-        if hi_j[0] + off[j] <= 0:  # always off here
-            m2, o2 = m.copy(), off.copy()
-            m2[j], o2[j] = 0.0, 0.0
-            relu(i, j + 1, m2, o2, g, h)
-            return
-        lo_j = lp_max(-m[j], g, h)
-        if lo_j is not None and -lo_j[0] + off[j] >= 0:  # always on here
-            relu(i, j + 1, m, off, g, h)
-            return
-        # both signs occur: split on z_j >= 0 and z_j <= 0
-        relu(i, j + 1, m, off, np.vstack([g, -m[j]]), np.r_[h, off[j]])
-        m2, o2 = m.copy(), off.copy()
-        m2[j], o2[j] = 0.0, 0.0
-        relu(i, j + 1, m2, o2, np.vstack([g, m[j]]), np.r_[h, -off[j]])
-
-    def pool(
-        i: int,
-        layer: _Pool,
-        o: int,
-        chosen: list[int],
-        m: np.ndarray,
-        off: np.ndarray,
+    def relu(
+        k: int,
+        j: int,
+        maps: dict[int, Map],
+        a: np.ndarray,
+        c: np.ndarray,
+        src: Map,
         g: np.ndarray,
         h: np.ndarray,
     ) -> None:
-        if o == len(layer.windows):
-            idx = np.array(chosen)
-            walk(i + 1, m[idx], off[idx], g, h)
+        if j == len(c):
+            walk(k + 1, {**maps, k: (a, c)}, g, h)
             return
-        window = layer.windows[o]
+        m, off = src[0][j], src[1][j]
+        # the box alone often settles the sign (cheap, and sound: the region lies in the box)
+        centre, radius = m @ mid + off, np.abs(m) @ rad
+        if centre + radius <= 0 or centre - radius >= 0:
+            if centre + radius <= 0:
+                a, c = a.copy(), c.copy()
+                a[j], c[j] = 0.0, 0.0
+            relu(k, j + 1, maps, a, c, src, g, h)
+            return
+        up = lp_max(m, g, h)
+        if up is None:
+            return  # an empty region
+        if up + off <= 0:  # always off here
+            a, c = a.copy(), c.copy()
+            a[j], c[j] = 0.0, 0.0
+            relu(k, j + 1, maps, a, c, src, g, h)
+            return
+        down = lp_max(-m, g, h)
+        if down is not None and -down + off >= 0:  # always on here
+            relu(k, j + 1, maps, a, c, src, g, h)
+            return
+        # both signs occur: split on z_j >= 0 and z_j <= 0
+        relu(k, j + 1, maps, a, c, src, np.vstack([g, -m]), np.r_[h, off])
+        a2, c2 = a.copy(), c.copy()
+        a2[j], c2[j] = 0.0, 0.0
+        relu(k, j + 1, maps, a2, c2, src, np.vstack([g, m]), np.r_[h, -off])
+
+    def pool(
+        k: int,
+        op: MaxPool,
+        o: int,
+        chosen: list[int],
+        maps: dict[int, Map],
+        src: Map,
+        g: np.ndarray,
+        h: np.ndarray,
+    ) -> None:
+        m, off = src
+        if o == op.n_out:
+            idx = np.array(chosen)
+            walk(k + 1, {**maps, k: (m[idx], off[idx])}, g, h)
+            return
+        window = sorted(set(op.groups[o].tolist()))
         # first the box alone, then LPs: a candidate whose maximum is below some rival's
         # minimum never wins here
         centre = m[window] @ mid + off[window]
         radius = np.abs(m[window]) @ rad
         alive = [
             j
-            for j, up in zip(window, centre + radius, strict=True)
-            if up >= float((centre - radius).max())
+            for j, u in zip(window, centre + radius, strict=True)
+            if u >= float((centre - radius).max())
         ]
         if len(alive) > 1:
             ups = {j: lp_max(m[j], g, h) for j in alive}
             if any(u is None for u in ups.values()):
                 return  # an empty region
-            floor = max(-lp_max(-m[r], g, h)[0] + off[r] for r in alive)  # type: ignore[index]
-            alive = [j for j in alive if ups[j][0] + off[j] >= floor]  # type: ignore[index]
+            floor = max(-lp_max(-m[r], g, h) + off[r] for r in alive)  # type: ignore[operator]
+            alive = [j for j in alive if ups[j] + off[j] >= floor]  # type: ignore[operator]
         for j in alive:
             rivals = [r for r in window if r != j]
             # x_j is the maximum: z_r - z_j <= 0 for every rival r
             g2 = np.vstack([g, *(m[r] - m[j] for r in rivals)]) if rivals else g
             h2 = np.r_[h, [off[j] - off[r] for r in rivals]]
             if len(alive) == 1 or lp_max(np.zeros(n), g2, h2) is not None:
-                pool(i, layer, o + 1, [*chosen, j], m, off, g2, h2)
+                pool(k, op, o + 1, [*chosen, j], maps, src, g2, h2)
 
-    walk(0, np.eye(n), np.zeros(n), np.zeros((0, n)), np.zeros(0))
+    walk(1, {0: (np.eye(n), np.zeros(n))}, np.zeros((0, n)), np.zeros(0))
     return [Exact(b.value, b.point, count[0]) for b in best]
+
+
+def _dense(op: Linear) -> tuple[np.ndarray, np.ndarray]:
+    w = op.weight.to_dense() if op.weight.is_sparse else op.weight
+    return w.double().numpy(), op.bias.double().numpy()

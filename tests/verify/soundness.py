@@ -45,6 +45,7 @@ from mlrobust.verify import (
     label_spec,
     verify_vnnlib,
 )
+from mlrobust.verify.ir import Network
 from mlrobust.verify.oracle import TorchOracle
 from mlrobust.verify.spec import Clause, OutputSpec
 from mlrobust.verify.verifiers import (
@@ -92,11 +93,51 @@ def cnn(seed: int, dtype: torch.dtype, pool: str) -> nn.Sequential:
     return _init(model, seed, gain=2.5).to(dtype)  # type: ignore[return-value]
 
 
+class ResidualMLP(nn.Module):
+    """Two branches from one hidden layer, a skip connection and a concatenation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(4, 6), nn.Linear(6, 6), nn.Linear(6, 4)
+        self.out = nn.Linear(10, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.fc1(x.flatten(1)))
+        a = torch.relu(self.fc2(h) + h)  # residual
+        b = torch.relu(self.fc3(h))
+        return self.out(torch.cat([a, b], dim=1))
+
+
+class ResidualCNN(nn.Module):
+    """Conv, batch norm, a residual block, global average pooling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem, self.bn = nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        self.fc = nn.Linear(2, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn(self.stem(x)))
+        h = torch.relu(self.conv(h) + h)
+        return self.fc(h.mean(dim=(2, 3)))
+
+
+def residual_cnn(seed: int, dtype: torch.dtype) -> nn.Module:
+    model = _init(ResidualCNN(), seed, gain=2.5)
+    with torch.no_grad():  # non-trivial inference statistics
+        model.bn.running_mean.uniform_(-0.2, 0.2)  # type: ignore[operator]
+        model.bn.running_var.uniform_(0.5, 1.5)  # type: ignore[operator]
+    return model.to(dtype)
+
+
 NETS = {  # name -> (builder(seed), one input's shape, a large eps the exact reference fits)
     "mlp-f64": (lambda s: mlp(s, torch.float64), (4,), 0.15),
     "mlp-f32": (lambda s: mlp(s, torch.float32), (4,), 0.15),
     "cnn-max-f64": (lambda s: cnn(s, torch.float64, "max"), (1, 5, 5), 0.05),
     "cnn-avg-f32": (lambda s: cnn(s, torch.float32, "avg"), (1, 5, 5), 0.15),
+    "res-mlp-f64": (lambda s: _init(ResidualMLP(), s).double(), (4,), 0.15),
+    "res-cnn-f32": (lambda s: residual_cnn(s, torch.float32), (1, 5, 5), 0.05),
 }
 
 
@@ -156,6 +197,7 @@ def _properties(model: nn.Module, x: torch.Tensor, n: int) -> list[tuple[str, Ou
 
 def _references(
     model: nn.Module,
+    net: Network,
     shape: tuple[int, ...],
     lo: torch.Tensor,
     hi: torch.Tensor,
@@ -168,9 +210,7 @@ def _references(
     clauses = [cl for spec in specs for cl in spec.clauses]
     values: list[float] | None = None
     with contextlib.suppress(TooManyRegions):  # too many regions: the search alone decides
-        values = [
-            e.value for e in exact_max(model, shape, lo.numpy(), hi.numpy(), clauses, max_regions)
-        ]
+        values = [e.value for e in exact_max(net, lo.numpy(), hi.numpy(), clauses, max_regions)]
     out, at = [], 0
     for spec in specs:
         exact = None if values is None else max(values[at : at + len(spec.clauses)])
@@ -186,8 +226,7 @@ def _references(
 
 
 def _radius(
-    model: nn.Module,
-    shape: tuple[int, ...],
+    net: Network,
     x: torch.Tensor,
     spec: OutputSpec,
     max_regions: int,
@@ -203,7 +242,7 @@ def _radius(
         return max(
             e.value
             for e in exact_max(
-                model, shape, lo.double().numpy(), hi.double().numpy(), spec.clauses, max_regions
+                net, lo.double().numpy(), hi.double().numpy(), spec.clauses, max_regions
             )
         )
 
@@ -230,6 +269,7 @@ def make_cases(
         eps = (0.02, large)
         for k in range(nets):
             model = build(seed + k)
+            net = from_torch(model, shape)
             dtype = next(model.parameters()).dtype
             gen = torch.Generator().manual_seed(seed + 100 * k)
             for _ in range(points):
@@ -241,7 +281,7 @@ def make_cases(
                 ]
                 if near:
                     for prop_kind, spec in props:
-                        r = _radius(model, shape, x.double(), spec, max_regions // 5, 2 * large)
+                        r = _radius(net, x.double(), spec, max_regions // 5, 2 * large)
                         if r is not None:
                             boxes += [
                                 (0.9 * r, True, [(prop_kind, spec)]),
@@ -252,7 +292,7 @@ def make_cases(
                     lo = (x - e).clamp(0, 1).reshape(-1).double()
                     hi = (x + e).clamp(0, 1).reshape(-1).double()
                     refs = _references(
-                        model, shape, lo, hi, [s for _, s in specs], max_regions, seed + k
+                        model, net, shape, lo, hi, [s for _, s in specs], max_regions, seed + k
                     )
                     for (prop_kind, spec), (exact, truth) in zip(specs, refs, strict=True):
                         cases.append(
@@ -436,7 +476,9 @@ def vnnlib_cases(nets: int = 2, seed: int = 0) -> list[tuple[str, Case, list[Cas
         for centre, e in boxes:
             lo, hi = (centre - e).clamp(0, 1).reshape(-1), (centre + e).clamp(0, 1).reshape(-1)
             lo, hi = lo.double(), hi.double()
-            ((exact, truth),) = _references(model, (4,), lo, hi, [spec], 300, seed)
+            ((exact, truth),) = _references(
+                model, from_torch(model, (4,)), (4,), lo, hi, [spec], 300, seed
+            )
             regions.append(Case("mlp-f32 onnx", "vnnlib", model, (4,), lo, hi, spec, exact, truth))
         onnx_path, prop = folder / f"net{k}.onnx", folder / f"prop{k}.vnnlib"
         mlp_onnx(model, onnx_path)

@@ -68,6 +68,8 @@ NETS = [
     "test/test_tiny.onnx",
     "test/test_small.onnx",
     "test/test_sat.onnx",
+    "cifar10_resnet/onnx/resnet_2b.onnx",
+    "cifar10_resnet/onnx/resnet_4b.onnx",
 ]
 
 

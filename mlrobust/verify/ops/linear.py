@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,18 +38,15 @@ class Linear(Op):
     def forward(self, xs: Sequence[torch.Tensor]) -> torch.Tensor:
         x = xs[0]
         if self.weight.is_sparse:
-            return torch.sparse.mm(self.weight, x.t()).t() + self.bias
+            csr = self.csr()
+            return _SparseProduct.apply(x, csr, csr.T) + self.bias
         return x @ self.weight.t() + self.bias
 
     def back(self, a: torch.Tensor) -> torch.Tensor:
         """``a @ W`` for coefficients ``a [R, n_out]`` -> ``[R, n_in]``."""
         if self.weight.is_sparse:
-            if not a.requires_grad:
-                # SciPy's CSR product is ~10x faster than torch.sparse.mm on one thread here
-                csr = self.csr()
-                out = csr.T.dot(a.numpy().T).T
-                return torch.from_numpy(np.ascontiguousarray(out)).to(a.dtype)
-            return torch.sparse.mm(self.weight.t().to(a.dtype), a.t()).t()
+            csr = self.csr()
+            return _SparseProduct.apply(a, csr.T, csr)
         return a @ self.weight
 
     def backward(
@@ -102,6 +100,30 @@ class Linear(Op):
     def to(self, dtype: torch.dtype) -> Linear:
         """The same map with its weights in ``dtype`` (branch and bound's float32 search)."""
         return Linear(self.weight.to(dtype), self.bias.to(dtype))
+
+
+class _SparseProduct(torch.autograd.Function):
+    """``a @ M.T`` for ``a [R, n]`` and a SciPy sparse ``m`` (``[m, n]``), differentiable in
+    ``a`` (the gradient is ``g @ M``). Written by hand because SciPy's single-threaded sparse
+    product is 5-7x faster than ``torch.sparse.mm`` on the CPU (measured on resnet_2b's
+    convolutions: 0.16 s against 1.06 s for 2048 rows), and alpha-CROWN, branch and bound and
+    the attacks differentiate through every convolution."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, m: sp.spmatrix, mt: sp.spmatrix) -> torch.Tensor:
+        ctx.mt = mt
+        return _times(m, a)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return _times(ctx.mt, g), None, None
+
+
+def _times(m: sp.spmatrix, a: torch.Tensor) -> torch.Tensor:
+    """``a @ M.T`` with SciPy, in ``a``'s dtype."""
+    out = m.dot(a.detach().numpy().T).T
+    dtype = np.float32 if a.dtype == torch.float32 else np.float64
+    return torch.from_numpy(np.ascontiguousarray(out, dtype=dtype))
 
 
 def compose(first: Linear, second: Linear) -> Linear:
