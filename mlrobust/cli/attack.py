@@ -3,6 +3,7 @@
     mlrobust attack run double_mnist_none --dataset samples --attacks mla-u,mla-c \\
         --eps 0.005,0.01 --sizes 1,2 -n 100 --out attack.json
     mlrobust attack run runs/mf.safetensors --dataset multi_fashion --graph fashion_mnist
+    mlrobust attack run mypkg.nets:resnet --weights w.safetensors --rule topk:2
 """
 
 from __future__ import annotations
@@ -35,7 +36,14 @@ def _floats(text: str) -> list[float]:
 @app.command("run")
 @friendly_errors
 def run(
-    checkpoint: str = typer.Argument(..., help="checkpoint path or shipped model name"),
+    checkpoint: str = typer.Argument(
+        ...,
+        help="shipped model name, checkpoint, .onnx or .pt2 file, or a factory "
+        "package.module:function",
+    ),
+    weights: str = typer.Option(
+        None, help="weights for a factory model (.safetensors, .pt state dict)"
+    ),
     dataset: str = typer.Option("samples", help="dataset name, .npz file or image folder"),
     graph_source: str = typer.Option(
         "",
@@ -58,8 +66,10 @@ def run(
 ) -> None:
     """Attack a model on a dataset over an eps grid and target-set sizes."""
     from mlrobust.datasets import load_dataset, with_ancestors
+    from mlrobust.evaluate.models import load_model
     from mlrobust.graphs import load_graph
-    from mlrobust.models import predict_logits, resolve_model
+    from mlrobust.models import predict_logits
+    from mlrobust.models.user import with_weights
 
     names = [a.strip() for a in attacks.split(",") if a.strip()]
     unknown = sorted(set(names) - set(available_attacks()))
@@ -67,17 +77,18 @@ def run(
         raise typer.BadParameter(f"unknown attacks {unknown}; see `mlrobust attack list`")
     if norm not in ("linf", "l2"):
         raise typer.BadParameter("--norm must be linf or l2")
-    model, info = resolve_model(checkpoint)
-    decision = parse_rule(rule) if rule else info.decision_rule
     data = load_dataset(dataset, split, n)
+    ref = with_weights(checkpoint, weights) if weights is not None else checkpoint
+    loaded = load_model(ref, parse_rule(rule) if rule else None, data.input_shape)
+    model, decision = loaded.module, loaded.rule
     graph = None
     if graph_source:
         graph = load_graph(graph_source)
         if data.label_names != graph.labels:
             data = with_ancestors(data, graph)
-    if data.num_labels != len(info.label_names):
+    if data.num_labels != loaded.num_labels:
         raise InputError(
-            f"The model predicts {len(info.label_names)} labels but the dataset has "
+            f"The model predicts {loaded.num_labels} labels but the dataset has "
             f"{data.num_labels}; pass a dataset (and --graph) matching the model's labels."
         )
     x, num_labels = data.x, data.num_labels

@@ -3,6 +3,7 @@
 mlrobust evaluate                                  # shipped Double-MNIST models, reports/
 mlrobust evaluate runs/mine.safetensors --dataset multi_fashion -n 50 --eps 0.005,0.01
 mlrobust evaluate --config eval.toml --workers 4
+mlrobust evaluate mypkg.nets:resnet --weights w.safetensors --rule topk:2 --dataset samples
 mlrobust compare reports/double_mnist_none reports/double_mnist_pgd
 """
 
@@ -17,6 +18,7 @@ from rich.progress import TaskID
 from rich.table import Table
 
 from mlrobust.cli.common import console, friendly_errors, progress_bar
+from mlrobust.errors import InputError
 
 
 class _Bars:
@@ -42,8 +44,13 @@ def _split(text: str | None) -> list[str] | None:
 def evaluate_command(
     models: list[str] = typer.Argument(
         None,
-        help="shipped model names, checkpoints or .onnx "
-        "files (default: the shipped Double-MNIST models)",
+        help="shipped model names, checkpoints, .onnx or .pt2 (torch.export) files, or "
+        "your own factory package.module:function (default: the shipped Double-MNIST models)",
+    ),
+    weights: str = typer.Option(
+        None,
+        help="weights (.safetensors, or a .pt/.pth state dict) for the one factory model "
+        "package.module:function given",
     ),
     config: Path = typer.Option(
         None,
@@ -75,8 +82,17 @@ def evaluate_command(
     """Attack and verify models; write reports/<model>/index.html, results.json, CSV, PNG.
     Re-running the same command resumes: finished cells are skipped."""
     from mlrobust.evaluate import config_from_mapping, default_config, evaluate, load_config
+    from mlrobust.models.user import is_factory_ref, with_weights
 
     cfg = load_config(config) if config is not None else default_config()
+    if weights is not None:
+        factories = [m for m in models or [] if is_factory_ref(m)]
+        if len(factories) != 1:
+            raise InputError(
+                "--weights needs exactly one factory model `package.module:function` among "
+                f"the models; got {len(factories)}. Give several as package.module:function@W."
+            )
+        models = [with_weights(m, weights) if is_factory_ref(m) else m for m in models]
     given: dict[str, Any] = {
         "models": models or None,
         "dataset": dataset,

@@ -18,7 +18,14 @@ from mlrobust.verify.protocol import Verifier
 def verify(
     onnx: Path = typer.Option(None, "--onnx", help="ONNX network (VNN-COMP mode)."),
     vnnlib: Path = typer.Option(None, "--vnnlib", help="VNN-LIB 1.0 property (.vnnlib or .gz)."),
-    model: str = typer.Option(None, "--model", help="Shipped model name or checkpoint path."),
+    model: str = typer.Option(
+        None,
+        "--model",
+        help="Shipped model name, checkpoint, .pt2 file or factory package.module:function.",
+    ),
+    weights: str = typer.Option(
+        None, "--weights", help="Weights for a factory --model (.safetensors, .pt state dict)."
+    ),
     dataset: str = typer.Option("samples", "--dataset", help="Dataset name (model mode)."),
     n: int = typer.Option(10, "--n", help="Number of images (model mode)."),
     eps: float = typer.Option(0.01, "--eps", help="L-inf radius (model mode)."),
@@ -66,6 +73,10 @@ def verify(
             return
         if model is None:
             raise InputError("Give --model (with --dataset) or --onnx and --vnnlib.")
+        if weights is not None:
+            from mlrobust.models.user import with_weights
+
+            model = with_weights(model, weights)
         _verify_model(model, dataset, n, eps, prop, rule, chosen, timeout)
     except MLRobustError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -85,7 +96,7 @@ def _verify_model(
     import torch
 
     from mlrobust.datasets import load_dataset
-    from mlrobust.models import resolve_model
+    from mlrobust.evaluate.models import load_model
     from mlrobust.rules import TopK, parse_rule
     from mlrobust.threats import LinfBall
     from mlrobust.verify.api import certify_labels
@@ -95,19 +106,21 @@ def _verify_model(
     if n < 1 or eps < 0:
         raise InputError("--n must be >= 1 and --eps >= 0.")
     torch.set_num_threads(1)
-    net, info = resolve_model(model_name)
-    rule = parse_rule(rule_text) if rule_text else info.decision_rule
+    data = load_dataset(dataset, "test", n)
+    loaded = load_model(model_name, parse_rule(rule_text) if rule_text else None, data.input_shape)
+    if loaded.net is None:
+        raise InputError(f"{model_name} is {loaded.not_verifiable}; attack it instead.")
+    rule = loaded.rule
     if prop == "topk" and not isinstance(rule, TopK):
         raise InputError(
             f"--property topk needs a top-k rule, the model uses {rule}; pass --rule topk:K."
         )
-    data = load_dataset(dataset, "test", n)
-    if tuple(data.x.shape[1:]) != tuple(info.input_shape):
-        raise InputError(
-            f"Dataset images are {tuple(data.x.shape[1:])} but the model takes "
-            f"{tuple(info.input_shape)}; pick a matching dataset."
-        )
-    names = info.label_names
+    net = loaded.module
+    names = loaded.label_names or (
+        data.label_names
+        if data.num_labels == loaded.num_labels
+        else tuple(str(c) for c in range(loaded.num_labels))
+    )
     totals: Counter[str] = Counter()
     t_all = time.monotonic()
     for i in range(len(data)):

@@ -15,7 +15,7 @@ from mlrobust.evaluate.config import (
     model_name,
 )
 from mlrobust.evaluate.models import LoadedModel, load_model, model_from_module
-from mlrobust.evaluate.runner import ModelReport, evaluate
+from mlrobust.evaluate.runner import ModelReport, evaluate, evaluate_model
 
 __all__ = [
     "EvaluationConfig",
@@ -24,6 +24,7 @@ __all__ = [
     "config_from_mapping",
     "default_config",
     "evaluate",
+    "evaluate_model",
     "load_config",
     "load_model",
     "model_from_module",

@@ -103,13 +103,15 @@ class EvaluationConfig:
         if len(set(names)) != len(names):
             raise InputError(f"Two models share a report folder name: {names}; rename one file.")
 
-    def fingerprint(self, model: str) -> str:
+    def fingerprint(self, model: str, weights: str = "") -> str:
         """Hash of the settings that change a stored cell's result (not the grid, n, workers),
-        and of the mlrobust version (a new release may answer differently): a report folder
-        written with other settings is refused instead of mixed."""
+        of the model's weights (``weights``: their digest) and of the mlrobust version (a new
+        release may answer differently): a report folder written with other settings or another
+        model under the same name is refused instead of mixed."""
         keep = {
             "mlrobust": mlrobust.__version__,
             "model": model,
+            "weights": weights,
             "dataset": self.dataset,
             "split": self.split,
             "graph": self.graph,
@@ -134,9 +136,16 @@ class EvaluationConfig:
 
 
 def model_name(ref: str) -> str:
-    """Report folder name of a model reference: the stem of a path, or the shipped name."""
+    """Report folder name of a model reference: the stem of a path, the shipped name, or a
+    factory's function name (plus its weights' stem)."""
+    from mlrobust.models.user import factory_name, is_factory_ref
+
+    if is_factory_ref(ref):
+        return factory_name(ref)
     p = Path(ref)
-    return p.with_suffix("").name if p.suffix in (".safetensors", ".json", ".onnx") else p.name
+    return (
+        p.with_suffix("").name if p.suffix in (".safetensors", ".json", ".onnx", ".pt2") else p.name
+    )
 
 
 def default_config(**overrides: Any) -> EvaluationConfig:

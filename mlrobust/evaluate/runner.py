@@ -9,13 +9,15 @@ stay, the conflicting one is not stored).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from mlrobust.engine import Executor, LogProgress, Progress, Row, Store, make_executor, run_pending
 from mlrobust.errors import InputError
@@ -30,6 +32,7 @@ from mlrobust.metrics.robustness import (
     robustness_rows,
     timing_totals,
 )
+from mlrobust.rules import DecisionRule
 
 log = logging.getLogger(__name__)
 
@@ -74,33 +77,38 @@ def evaluate(
     executor: Executor | None = None,
     fresh: bool = False,
     models: dict[str, LoadedModel] | None = None,
+    data: Any = None,
 ) -> list[ModelReport]:
     """Evaluate every model of ``config``; one report folder each under ``config.out_dir``.
 
-    ``models``: in-memory models by reference (used with ``workers = 1``; tests).
+    ``models``: in-memory models by reference (used with ``workers = 1``); ``data``: an
+    in-memory :class:`~mlrobust.datasets.MultiLabelDataset` instead of ``config.dataset``.
     """
     from mlrobust.datasets import load_dataset
 
     check_names(config)
-    data = load_dataset(config.dataset, config.split, config.n, seed=config.seed)
+    if data is None:
+        data = load_dataset(config.dataset, config.split, config.n, seed=config.seed)
+    else:
+        data = data.subset(slice(0, config.n))
     if len(data) < config.n:
         log.warning("dataset has only %d images; evaluating those", len(data))
-    for ref in config.models:
-        prepare_folder(config.out_dir / model_name(ref), fresh)
+    # every model loads before any folder is made: a bad model leaves nothing half-written
     loaded = {
         ref: (models or {}).get(ref) or load_model(ref, config.rule, data.input_shape)
         for ref in config.models
     }
     for ref, m in loaded.items():
-        n_out = m.net.n_outputs
-        if n_out != data.num_labels:
+        if m.num_labels != data.num_labels:
             raise InputError(
-                f"The model {ref} predicts {n_out} labels but the dataset "
+                f"The model {ref} predicts {m.num_labels} labels but the dataset "
                 f"{config.dataset!r} has {data.num_labels}; pass a dataset (and "
                 "graph) matching the model's labels."
             )
         if models and ref in models:
             T.register_model(m)
+    for ref in config.models:
+        prepare_folder(config.out_dir / model_name(ref), fresh)
     own = executor is None
     ex = executor or make_executor(config.workers)
     try:
@@ -111,6 +119,46 @@ def evaluate(
     finally:
         if own:
             ex.close()
+
+
+def evaluate_model(
+    model: nn.Module,
+    dataset: Any = "samples",
+    config: EvaluationConfig | None = None,
+    *,
+    rule: DecisionRule | None = None,
+    name: str = "model",
+    progress: Progress | None = None,
+    fresh: bool = False,
+) -> ModelReport:
+    """Evaluate an in-memory torch model (any ``nn.Module`` from ``[N, C, H, W]`` pixels in
+    ``[0, 1]`` to ``[N, L]`` logits) and write its report to ``config.out_dir / name``.
+
+    ``dataset``: a dataset name / path or a ``MultiLabelDataset``; ``rule``: the decision rule
+    (default ``config.rule``, else ``threshold:0.5``). Runs in this process (the model is not
+    re-loaded by workers). A model the verifier cannot encode is attacked only; the report says
+    why at the top.
+
+    Examples:
+        >>> report = evaluate_model(my_net, "samples", EvaluationConfig(n=4, eps=(0.01,)),
+        ...                         rule=TopK(2), name="mine")  # doctest: +SKIP
+    """
+    from mlrobust.datasets import MultiLabelDataset, load_dataset
+    from mlrobust.evaluate.models import model_from_module
+    from mlrobust.rules import Threshold
+
+    base = config or EvaluationConfig()
+    if isinstance(dataset, MultiLabelDataset):
+        data = dataset
+    else:
+        data = load_dataset(str(dataset), base.split, base.n, seed=base.seed)
+    decision = rule or base.rule or Threshold(0.5)
+    cfg = replace(base, models=(name,), workers=1, rule=decision)
+    if not isinstance(dataset, MultiLabelDataset):
+        cfg = replace(cfg, dataset=str(dataset))
+    shape = tuple(data.input_shape)
+    loaded = model_from_module(name, model, decision, shape)  # type: ignore[arg-type]
+    return evaluate(cfg, progress=progress, fresh=fresh, models={name: loaded}, data=data)[0]
 
 
 def _evaluate_model(
@@ -126,7 +174,7 @@ def _evaluate_model(
 
     name = model_name(model.ref)
     folder = config.out_dir / name
-    store = Store(folder / "cells.sqlite", config.fingerprint(model.ref))
+    store = Store(folder / "cells.sqlite", config.fingerprint(model.ref, weights_digest(model)))
     try:
         x = data.x
         with torch.no_grad():
@@ -142,6 +190,15 @@ def _evaluate_model(
         return ModelReport(result, folder, files)
     finally:
         store.close()
+
+
+def weights_digest(model: LoadedModel) -> str:
+    """SHA-256 over the module's named tensors: a changed model never resumes stale cells."""
+    h = hashlib.sha256()
+    for key, tensor in sorted(model.module.state_dict().items()):
+        h.update(key.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _attack_key(name: str, eps: float, size: int) -> str:
@@ -243,7 +300,7 @@ def _cell_rows(task: T.CellTask, cells: list[dict[str, Any]]) -> list[Row]:
 def _layered(
     config: EvaluationConfig, model: LoadedModel, data: Any
 ) -> list[dict[str, Any]] | None:
-    if not config.layered:
+    if not config.layered or model.net is None:
         return None
     return run_layered(model, data, config.layered_samples, config.verifier_timeout_s)
 
@@ -271,6 +328,11 @@ def _collect(
     timing = timing_totals([*attacks, *cells])
     cells = propagate_over_eps(cells)  # nested balls: also a cross-eps soundness check
     notes = []
+    if model.not_verifiable:
+        notes.append(
+            f"Certified side off for this model: {model.not_verifiable}. Its cells are "
+            "attacked only; every verifier verdict is UNKNOWN."
+        )
     if layered is None:
         notes.append(
             "No layered epsilons: switched off, or the model has no top-k rule or the "

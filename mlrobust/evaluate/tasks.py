@@ -79,7 +79,7 @@ def run_attack_task(task: AttackTask) -> dict[str, Any]:
 
     model = _model(task.model_ref, task.rule, task.input_shape)
     graph = _graph(task.graph)
-    n, num_labels = task.x.shape[0], model.net.n_outputs
+    n, num_labels = task.x.shape[0], model.num_labels
     size = min(task.size, num_labels)
     allowed = None
     if isinstance(model.rule, TopK):
@@ -168,7 +168,10 @@ def run_cell_task(task: CellTask) -> list[dict[str, Any]]:
     ver_v: list[Verdict | None] = [None] * len(props)
     stages = dict.fromkeys(("attack", "bounds", "bab", "milp"), 0.0)
     t1 = time.perf_counter()
-    if todo:
+    if todo and model.net is None:  # attack-only model: the reason is in the report's notes
+        for j in todo:
+            ver_v[j] = Verdict.UNKNOWN
+    elif todo:
         for j, r in zip(todo, _verify(task, model, [props[j][1] for j in todo]), strict=True):
             ver_v[j] = r.verdict
             if r.verdict is Verdict.FALSIFIED and not _witness_flips(
@@ -206,6 +209,7 @@ def _verify(task: CellTask, model: LoadedModel, specs: list[OutputSpec]) -> tupl
     from mlrobust.verify.registry import verifier_for
 
     verifier = verifier_for(task.verifier, tightening=task.tightening, **VERIFIER_FALSIFIER)
+    assert model.net is not None  # attack-only models never reach the verifier
     lo, hi = LinfBall(task.eps).bounds(task.x.unsqueeze(0))
     query = Query(model.net, lo[0], hi[0], tuple(specs), model.oracle)
     return verifier(query, time_limit_s=task.timeout_s, seed=task.seed)
