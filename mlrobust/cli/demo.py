@@ -19,7 +19,7 @@ def demo_command(
     n: int = typer.Option(100, help="Number of shipped sample images to use."),
     steps: int = typer.Option(50, help="MLA-U iterations."),
 ) -> None:
-    """Clean metrics of the three shipped Double-MNIST models and an MLA-U attack on each."""
+    """Clean metrics of the shipped Double-MNIST models and an MLA-U attack on each."""
     data = shipped_samples().subset(slice(0, n))
     table = Table(
         title=f"Shipped Double-MNIST models on {len(data)} sample images "

@@ -24,7 +24,10 @@ def _main(
         "a busy machine: oversubscribed threads slow training down.",
     ),
 ) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
+    # only mlrobust's own messages at INFO / DEBUG: libraries (torch.export's tracing) stay at
+    # WARNING, or -v would bury ours under theirs
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("mlrobust").setLevel(logging.DEBUG if verbose else logging.INFO)
     if threads > 0:
         import torch
 

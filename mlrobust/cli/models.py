@@ -17,6 +17,7 @@ from mlrobust.datasets.label_attacks import (
     full_labels,
     remove_labels,
 )
+from mlrobust.errors import InputError
 from mlrobust.graphs import load_graph
 from mlrobust.models import ModelInfo, build_model, resolve_model, save_checkpoint
 from mlrobust.rules import parse_rule
@@ -26,6 +27,16 @@ from mlrobust.training.partial_training import train_partial
 from mlrobust.training.train import Regime, TrainConfig, clean_metrics, train
 
 DEFAULT_ARCH = {"double_mnist": "paper000_cnn", "multi_fashion": "small_cnn"}
+
+
+def _arch_options(items: list[str]) -> dict[str, int]:
+    options = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key.isidentifier() or not value.strip().isdigit():
+            raise InputError(f"--arch-option takes KEY=N (e.g. blocks=3), got {item!r}.")
+        options[key] = int(value)
+    return options
 
 
 @friendly_errors
@@ -39,8 +50,14 @@ def train_command(
     architecture: str = typer.Option(
         "",
         "--arch",
-        help="paper000_cnn, mlp or small_cnn "
+        help="paper000_cnn, mlp, small_cnn or residual_cnn "
         "(default: paper000_cnn for Double-MNIST, small_cnn else).",
+    ),
+    arch_options: list[str] = typer.Option(
+        [],
+        "--arch-option",
+        help="Architecture option KEY=N (repeatable), e.g. blocks=3 or channels=16 for "
+        "residual_cnn.",
     ),
     regime: Regime = typer.Option(
         Regime.NONE, help="Defence: none, l0 (black rectangles) or pgd (adversarial training)."
@@ -85,7 +102,8 @@ def train_command(
         train_set, test_set = with_ancestors(train_set, graph), with_ancestors(test_set, graph)
     arch = architecture or DEFAULT_ARCH.get(dataset, "small_cnn")
     decision = parse_rule(rule or ("topk:2" if dataset == "double_mnist" else "threshold:0.5"))
-    model = build_model(arch, train_set.input_shape, train_set.num_labels)
+    options = _arch_options(arch_options)
+    model = build_model(arch, train_set.input_shape, train_set.num_labels, None, **options)
     config = TrainConfig(
         epochs=epochs,
         batch_size=batch_size,
@@ -121,6 +139,7 @@ def train_command(
     metrics = clean_metrics(model, test_set, decision)
     info = ModelInfo(
         architecture=arch,
+        architecture_options=options,
         input_shape=train_set.input_shape,
         label_names=train_set.label_names,
         rule=str(decision),

@@ -1,5 +1,6 @@
 """The model zoo: small multi-label networks built only from layers the verifier encodes
-(Linear, Conv2d, ReLU, MaxPool2d, Flatten and an optional input normalisation)."""
+(Linear, Conv2d, BatchNorm2d, ReLU, MaxPool2d, global average pooling, residual additions,
+Flatten and an optional input normalisation)."""
 
 from __future__ import annotations
 
@@ -97,10 +98,54 @@ def small_cnn(
     )
 
 
+class ResidualBlock(nn.Module):
+    """``relu(x + bn(conv(relu(bn(conv(x))))))``: a ResNet basic block (same width)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(x + self.bn2(self.conv2(h)))
+
+
+def residual_cnn(
+    input_shape: tuple[int, int, int] = (1, 28, 56),
+    num_labels: int = 10,
+    channels: int = 8,
+    blocks: int = 2,
+) -> nn.Sequential:
+    """A small ResNet: two stride-2 convolutions with batch norm, ``blocks`` residual blocks,
+    global average pooling and a linear head. The graph shape of real backbones, at a size the
+    verifier still handles (about 6,000 ReLUs on 28x56 with the defaults)."""
+    if not 1 <= blocks <= 8 or channels < 1:
+        raise InputError(
+            f"residual_cnn needs 1-8 blocks and channels >= 1, got {blocks}, {channels}."
+        )
+    c = input_shape[0]
+    return nn.Sequential(
+        nn.Conv2d(c, channels, 4, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(channels),
+        nn.ReLU(),
+        nn.Conv2d(channels, channels, 4, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(channels),
+        nn.ReLU(),
+        *(ResidualBlock(channels) for _ in range(blocks)),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(channels, num_labels),
+    )
+
+
 ARCHITECTURES: dict[str, Callable[..., nn.Sequential]] = {
     "paper000_cnn": paper000_cnn,
     "mlp": mlp,
     "small_cnn": small_cnn,
+    "residual_cnn": residual_cnn,
 }
 
 

@@ -22,7 +22,8 @@ from mlrobust.models.architectures import build_model
 from mlrobust.rules import DecisionRule, parse_rule
 
 FORMAT_VERSION = 1
-SHIPPED = ("double_mnist_none", "double_mnist_l0", "double_mnist_pgd")
+#: the pretrained models in the package: paper 000's CNN with three defences, and a small ResNet
+SHIPPED = ("double_mnist_none", "double_mnist_l0", "double_mnist_pgd", "double_mnist_resnet")
 
 
 @dataclass(frozen=True)

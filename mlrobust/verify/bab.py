@@ -408,7 +408,7 @@ def branch_and_bound(
             time.monotonic() - t0,
         )
     proven = len(open_dom) == 0 and stuck == 0
-    log.info(
+    log.debug(  # one per clause: at INFO it would flood an evaluation's console
         "BaB: %s after %d domains, %d open, %.1f s",
         "proven" if proven else "stopped",
         done,

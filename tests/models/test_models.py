@@ -84,7 +84,8 @@ def test_shipped_models_load_and_predict_well() -> None:
     data = shipped_samples()
     for name in SHIPPED:
         model, info = shipped_checkpoint(name)
-        assert info.regime == name.rsplit("_", 1)[1]
+        suffix = name.rsplit("_", 1)[1]
+        assert info.regime == ("none" if suffix == "resnet" else suffix)
         metrics = clean_metrics(model, data, info.decision_rule)
         # the adversarially trained model trades clean accuracy for robustness
         floor = 0.85 if info.regime == "pgd" else 0.9
@@ -151,3 +152,18 @@ def test_bad_configs_and_label_mismatch() -> None:
         build_model("vit", (1, 8, 8), 2)
     with pytest.raises(InputError, match="labels"):
         clean_metrics(build_model("mlp", (1, 8, 8), 3, hidden=(4,)), _toy_data(8), Threshold())
+
+
+def test_shipped_resnet_is_a_graph_the_verifier_reads() -> None:
+    from mlrobust.datasets import shipped_samples
+    from mlrobust.verify.from_torch import from_torch
+    from mlrobust.verify.ops import Add
+
+    model, info = shipped_checkpoint("double_mnist_resnet")
+    net = from_torch(model, info.input_shape)
+    assert len(net.of_type(Add)) == info.architecture_options["blocks"] == 2
+    x = shipped_samples().x[:16]
+    with torch.no_grad():
+        torch.testing.assert_close(
+            net.as_module()(x.double()), model(x).double(), atol=1e-5, rtol=0
+        )

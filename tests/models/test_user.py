@@ -102,3 +102,19 @@ def test_exported_programs_load_without_pickle(tmp_path: Path) -> None:
     (tmp_path / "bad.pt2").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(CorruptFileError, match="not a torch.export program"):
         load_program(tmp_path / "bad.pt2")
+
+
+def test_readme_example_package_loads_the_shipped_resnet_weights(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlrobust.datasets import shipped_samples
+    from mlrobust.models import shipped_checkpoint
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.syspath_prepend(str(root / "examples"))
+    weights = root / "mlrobust" / "assets" / "models" / "double_mnist_resnet.safetensors"
+    mine = load_factory(f"my_nets:resnet@{weights}")
+    shipped, _ = shipped_checkpoint("double_mnist_resnet")
+    x = shipped_samples().x[:8]
+    with torch.no_grad():
+        torch.testing.assert_close(mine(x), shipped(x))
