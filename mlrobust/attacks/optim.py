@@ -58,6 +58,22 @@ def checkpoints(steps: int) -> set[int]:
     return {math.ceil(round(q * steps, 9)) for q in p[1:] if q < 1.0}
 
 
+def stalled_at_checkpoint(
+    improved: torch.Tensor,
+    span: int,
+    rho: float,
+    best: torch.Tensor,
+    best_at_last: torch.Tensor,
+    reduced_at_last: torch.Tensor,
+) -> torch.Tensor:
+    """APGD's step-halving test at a checkpoint (Croce & Hein 2020, sec. 3.2), per sample: the
+    loss improved in fewer than ``rho`` of the ``span`` iterations since the last checkpoint, or
+    the step was *not* halved at the last checkpoint and the best loss has not improved since.
+    ``improved``: count of iterations whose loss beat the previous one; ``best``: best loss so
+    far (minimised); ``reduced_at_last``: bool, halved at the last checkpoint."""
+    return (improved < rho * span) | (~reduced_at_last & (best >= best_at_last))
+
+
 def goal_reached(
     ctx: AttackContext,
     logits: torch.Tensor,
@@ -105,7 +121,7 @@ def run_apgd(
     last = torch.full((n,), math.inf, dtype=x.dtype, device=x.device)
     improved = torch.zeros(n, dtype=x.dtype, device=x.device)
     best_at_ckpt = best.clone()
-    step_at_ckpt = step.clone()
+    reduced = torch.zeros(n, dtype=torch.bool, device=x.device)
     found = torch.zeros(n, dtype=torch.bool, device=x.device)
     active = torch.ones(n, dtype=torch.bool, device=x.device)
     iterations = torch.full((n,), schedule.steps, dtype=torch.int64)
@@ -146,15 +162,14 @@ def run_apgd(
 
         if it in ckpts:
             # APGD: halve the step (and restart from the best point) where progress stalled
-            span = it - last_ckpt
-            stalled = improved < schedule.rho * span
-            stalled |= (step_at_ckpt == step) & (best_at_ckpt == best)
-            stalled &= active
+            stalled = active & stalled_at_checkpoint(
+                improved, it - last_ckpt, schedule.rho, best, best_at_ckpt, reduced
+            )
             step = torch.where(stalled, step / 2, step)
             x_cur = torch.where(stalled.view(shape), x_best, x_cur)
             x_prev = torch.where(stalled.view(shape), x_best, x_prev)
             improved.zero_()
-            best_at_ckpt, step_at_ckpt = best.clone(), step.clone()
+            best_at_ckpt, reduced = best.clone(), stalled
             last_ckpt = it
 
     # the last step's point has not been evaluated yet

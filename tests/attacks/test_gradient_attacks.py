@@ -124,3 +124,42 @@ def test_float64_model_and_images_keep_the_closed_form_answer(cls):
     assert res.success.item()
     assert res.x_adv.dtype == torch.float64
     assert not attack(model, x, GOAL0, LinfBall(0.09)).success.item()
+
+
+def test_apgd_halves_only_when_the_rule_says_so():
+    """Scripted sawtooth losses 10, 9, 8, 7, 6, 10, 9, ...: the loss improves in 80% of the
+    iterations (above rho = 0.75) but the best, 6, never improves after the first tooth. APGD
+    then halves at a checkpoint only if it did *not* halve at the one before (sec. 3.2):
+    alternately. The step is read back from the positions (momentum 1: x moves by the step)."""
+    from mlrobust.attacks.base import AttackContext
+    from mlrobust.attacks.optim import StepSchedule, run_apgd
+
+    steps, base = 100, 1e-4
+    x0 = torch.full((1, 1), 0.5, dtype=torch.float64)
+    positions: list[float] = []
+
+    def direction(xa, idx):
+        it = len(positions)
+        positions.append(float(xa[0, 0]))
+        loss = torch.tensor([10.0 - it % 5], dtype=torch.float64)
+        logits = torch.tensor([[5.0, -5.0]], dtype=torch.float64)  # label 0 stays ON
+        return loss, logits, -torch.ones_like(xa)  # x moves up by the step
+
+    goal = AttackGoal(torch.tensor([[True, False]]))
+    pred = torch.tensor([[True, False]])
+    ctx = AttackContext(
+        model=torch.nn.Identity(),
+        x=x0,
+        goal=goal,
+        threat=LinfBall(1.0),
+        clean_logits=torch.tensor([[5.0, -5.0]], dtype=torch.float64),
+        clean_pred=pred,
+        desired=~pred,
+    )
+    run_apgd(ctx, direction, StepSchedule(steps, base, momentum=1.0, early_stop=True))
+    ckpts = sorted(checkpoints(steps))  # 22, 41, 57, 70, 80, 87, 93, 99
+    # the step taken right after each checkpoint (the point there may jump back to the best)
+    after = [round((positions[c + 2] - positions[c + 1]) / base, 6) for c in ckpts[:-1]]
+    # 22: the first check has no earlier best to compare with; from 41 on it alternates (the
+    # old rule, which forgot whether it had just halved, halved at every one: 1, .5, .25, ...)
+    assert after == [1.0, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125]

@@ -62,3 +62,40 @@ def test_shape_errors():
         fooling_rate(torch.tensor([1, 0]))
     with pytest.raises(InputError, match="one shape"):
         distortion(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 3), torch.tensor([T]))
+
+
+def test_nt_r_excludes_psi_for_every_attack():
+    """Eq. 13 excludes Psi for baselines too. animal -> {cat, dog}; clean: animal and cat ON;
+    Omega = {cat} (turn off). Psi = {cat, animal}: a consistent prediction without cat has
+    animal OFF too. A baseline that turns off cat and animal and leaves dog alone changed no
+    label outside Psi: NT_R = 0 (measured outside Omega it read 1/2)."""
+    from mlrobust.attacks import AttackResult
+    from mlrobust.graphs.sources import from_edges
+    from mlrobust.metrics import attack_row
+
+    g = from_edges([("animal", "cat"), ("animal", "dog")])
+    idx = {name: i for i, name in enumerate(g.labels)}
+
+    def vec(*names: str) -> torch.Tensor:
+        v = torch.zeros(1, len(g.labels), dtype=torch.bool)
+        v[0, [idx[n] for n in names]] = True
+        return v
+
+    clean, adv, omega = vec("animal", "cat"), vec(), vec("cat")
+    x = torch.rand(1, 1, 8, 8)
+    result = AttackResult(
+        x_adv=x,
+        success=torch.tensor([True]),
+        flips=clean ^ adv,
+        target_set=omega,  # a baseline reports Omega
+        clean_pred=clean,
+        adv_pred=adv,
+        iterations=torch.tensor([1]),
+        seconds=0.0,
+        goal_targets=omega,
+    )
+    assert attack_row(x, result, g)["NT_R"] == 0.0
+    assert attack_row(x, result)["NT_R"] == 0.5  # no graph: Psi = Omega
+    # a flip of dog (outside Psi) is charged: 1 of the 1 label outside {cat, animal}
+    noisy = AttackResult(**{**result.__dict__, "adv_pred": vec("dog"), "flips": clean ^ vec("dog")})
+    assert attack_row(x, noisy, g)["NT_R"] == 1.0
