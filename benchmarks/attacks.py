@@ -300,20 +300,35 @@ def train_science_model(checkpoint: str) -> None:
     subprocess.run(cmd, check=True, env=env)
 
 
+SCIENCE_EPS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+PROTOCOLS = {
+    # paper 001: Omega among the leaves ON in both the clean prediction and the ground truth,
+    # turned OFF; FR over the images that have enough such leaves
+    "turn-off": "paper 001's protocol",
+    # ours, not the paper's: Omega among the leaves OFF in the clean prediction, turned ON
+    # (GMLA must then switch on ancestors and keep siblings off)
+    "turn-on": "ours (not in the paper)",
+}
+
+
 def science_check(
     checkpoint: str,
     n: int = 100,
-    eps_grid=(0.005, 0.01, 0.02, 0.05),
+    eps_grid=SCIENCE_EPS,
     sizes=(1, 2),
     attacks=SCIENCE_ATTACKS,
+    protocols=tuple(PROTOCOLS),
+    gmla_options: dict | None = None,
 ) -> dict:
     """Paper 001 Table 1 on Multi-Fashion with leaf + ancestor labels (fashion graph).
 
-    Targets Omega are drawn among the leaves (the dataset's own labels), as in paper 001; GMLA
-    attacks Psi (Omega plus what consistency forces), the others Omega.
-    """
+    Per protocol (:data:`PROTOCOLS`) and |Omega|, Omega is drawn per image (seed 0) among that
+    protocol's eligible leaves; only images with at least |Omega| of them are attacked, and FR_N
+    / FR_S count over those images. GMLA attacks Psi (Omega plus what consistency forces), the
+    others Omega; NT_R excludes Psi for every attack (eq. 13). ``gmla_options``: GMLAConfig
+    overrides (the ablations)."""
     from mlrobust.datasets import load_dataset, with_ancestors
-    from mlrobust.graphs import load_prebuilt
+    from mlrobust.graphs import consistent_target_sets, load_prebuilt
     from mlrobust.metrics import (
         consistent_predictions,
         distortion,
@@ -329,57 +344,121 @@ def science_check(
     model, info = resolve_model(checkpoint)
     graph = load_prebuilt(info.training.get("graph", "fashion_mnist"))
     data = with_ancestors(load_dataset("multi_fashion", "test", n, seed=7), graph)
-    x, rule = data.x, info.decision_rule
+    rule = info.decision_rule
     if tuple(data.label_names) != tuple(info.label_names):
         raise SystemExit("the checkpoint's labels are not the fashion graph's leaf+ancestor labels")
-    logits = predict_logits(model, x)
+    logits = predict_logits(model, data.x)
+    pred = rule.predict(logits)
     clean = {
         "mAP": mean_average_precision(logits.sigmoid(), data.y),
-        "label_accuracy": float((rule.predict(logits) == data.y).float().mean()),
+        "label_accuracy": float((pred == data.y).float().mean()),
     }
-    log.info("clean on the %d attacked images: %s", len(x), clean)
-    allowed = torch.tensor([lab in set(graph.leaves) for lab in graph.labels])
+    log.info("clean on the %d images: %s", len(data.x), clean)
+    leaf = torch.tensor([lab in set(graph.leaves) for lab in graph.labels])
+    eligible_by = {"turn-off": leaf & pred & data.y, "turn-on": leaf & ~pred}
     table = []
-    for size in sizes:
-        goal = AttackGoal.random(len(x), len(graph), size=size, seed=0, rule=rule, allowed=allowed)
-        cached = {}
-        for eps in eps_grid:
-            for name in attacks:
-                cfg = {"graph": graph} if name == "gmla" else {}
-                if name in _EPS_FREE:
-                    if name not in cached:
-                        cached[name] = get_attack(name, **cfg)(model, x, goal, LinfBall(1.0))
-                    r = cached[name]
-                    linf = (r.x_adv - x).flatten(1).abs().amax(1)
-                    ok = r.success & (linf <= eps * (1 + 1e-6))
-                    x_adv = torch.where(ok[:, None, None, None], r.x_adv, x)
-                    adv_pred = torch.where(ok[:, None], r.adv_pred, r.clean_pred)
-                    seconds = r.seconds / len(eps_grid)
-                else:
-                    r = get_attack(name, **cfg)(model, x, goal, LinfBall(eps))
-                    ok, x_adv, adv_pred, seconds = r.success, r.x_adv, r.adv_pred, r.seconds
-                consistent = consistent_predictions(graph, adv_pred, goal.targets)
-                row = {
-                    "eps": eps,
-                    "size": size,
-                    "attack": name,
-                    "FR_N": fooling_rate(ok),
-                    "FR_S": semantic_fooling_rate(ok, consistent),
-                    "NT_R": nontarget_flip_rate(r.clean_pred, adv_pred, r.target_set, ok),
-                    "SSIM": mean_ssim(x, x_adv, ok),
-                    "linf": distortion(x, x_adv, ok).linf,
-                    "seconds": round(seconds, 2),
-                }
-                table.append(row)
-                log.info("%s", row)
-    return {"science_clean": clean, "science": table}
+    for protocol in protocols:
+        for size in sizes:
+            keep = eligible_by[protocol].sum(1) >= size
+            x, eligible = data.x[keep], eligible_by[protocol][keep]
+            goal = AttackGoal.random(
+                len(x), len(graph), size=size, seed=0, rule=rule, allowed=eligible, graph=graph
+            )
+            log.info("%s |Omega|=%d: %d of %d images eligible", protocol, size, len(x), n)
+            cached = {}
+            for eps in eps_grid:
+                for name in attacks:
+                    opts = (gmla_options or {}) if name == "gmla" else {}
+                    if name in _EPS_FREE:
+                        if name not in cached:
+                            cached[name] = get_attack(name)(model, x, goal, LinfBall(1.0))
+                        r = cached[name]
+                        linf = (r.x_adv - x).flatten(1).abs().amax(1)
+                        ok = r.success & (linf <= eps * (1 + 1e-6))
+                        x_adv = torch.where(ok[:, None, None, None], r.x_adv, x)
+                        adv_pred = torch.where(ok[:, None], r.adv_pred, r.clean_pred)
+                        seconds = r.seconds / len(eps_grid)
+                        branch = None
+                    else:
+                        attack = get_attack(name, **opts)
+                        r = attack(model, x, goal, LinfBall(eps))
+                        ok, x_adv, adv_pred, seconds = r.success, r.x_adv, r.adv_pred, r.seconds
+                        branch = getattr(attack, "branch_counts", None)
+                    psi = consistent_target_sets(graph, r.clean_pred, goal.targets) | r.target_set
+                    consistent = consistent_predictions(graph, adv_pred, goal.targets)
+                    row = {
+                        "protocol": protocol,
+                        "images": len(x),
+                        "eps": eps,
+                        "size": size,
+                        "attack": name,
+                        "FR_N": fooling_rate(ok),
+                        "FR_S": semantic_fooling_rate(ok, consistent),
+                        "NT_R": nontarget_flip_rate(r.clean_pred, adv_pred, psi, ok),
+                        "SSIM": mean_ssim(x, x_adv, ok),
+                        "linf": distortion(x, x_adv, ok).linf,
+                        "seconds": round(seconds, 2),
+                    }
+                    if branch:
+                        total = max(branch["eq10"] + branch["eq11"], 1)
+                        row["eq10_share"] = round(branch["eq10"] / total, 4)
+                    table.append(row)
+                    log.info("%s", row)
+    return {"science_clean": clean, "science": table, "plateau": plateau_summary(table)}
+
+
+def plateau_summary(table: list[dict], tol: float = 0.02) -> list[dict]:
+    """Per (protocol, |Omega|): the smallest eps from which every attack's FR_N changes by at
+    most ``tol`` up to the largest eps (None if some attack still rises), and which attack has
+    the highest FR_S there."""
+    out = []
+    for key in sorted({(r["protocol"], r["size"]) for r in table}):
+        rows = [r for r in table if (r["protocol"], r["size"]) == key]
+        grid = sorted({r["eps"] for r in rows})
+        fr = {(r["attack"], r["eps"]): r["FR_N"] for r in rows}
+        names = sorted({r["attack"] for r in rows})
+        level = None
+        for i in range(len(grid) - 1, 0, -1):
+            if all(abs(fr[(a, grid[i])] - fr[(a, grid[i - 1])]) <= tol for a in names):
+                level = grid[i - 1]
+            else:
+                break
+        entry = {"protocol": key[0], "size": key[1], "plateau_eps": level}
+        if level is not None:
+            at = [r for r in rows if r["eps"] == level]
+            best = max(at, key=lambda r: r["FR_S"])
+            entry.update(
+                {"highest_FR_S": best["attack"], "FR_S": {r["attack"]: r["FR_S"] for r in at}}
+            )
+        out.append(entry)
+    return out
+
+
+def gmla_ablation(checkpoint: str, n: int = 100, eps_grid=(0.02, 0.05)) -> list[dict]:
+    """GMLA variants on paper 001's turn-off protocol, |Omega| = 1: tau -0.85 (reference code)
+    vs 0 (the paper's wording), and APGD watching the Psi loss vs the sum over all labels."""
+    rows = []
+    for tau, monitor in ((-0.85, "psi"), (0.0, "psi"), (-0.85, "all")):
+        res = science_check(
+            checkpoint,
+            n=n,
+            eps_grid=eps_grid,
+            sizes=(1,),
+            attacks=("gmla",),
+            protocols=("turn-off",),
+            gmla_options={"tau": tau, "monitor": monitor},
+        )
+        for r in res["science"]:
+            rows.append({"tau": tau, "monitor": monitor, **r})
+    return rows
 
 
 def science_markdown(table: list[dict]) -> str:
     """The science table as markdown (one row per eps, size and attack)."""
     lines = [
-        "| eps | \\|Omega\\| | attack | FR_N | FR_S | NT_R | SSIM | l_inf (successes) | s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| protocol | images | eps | \\|Omega\\| | attack | FR_N | FR_S | NT_R | SSIM | "
+        "l_inf (successes) | s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table:
         cells = [
@@ -387,7 +466,7 @@ def science_markdown(table: list[dict]) -> str:
             for k in ("FR_N", "FR_S", "NT_R", "SSIM", "linf")
         ]
         lines.append(
-            f"| {r['eps']} | {r['size']} | {r['attack']} | "
+            f"| {r['protocol']} | {r['images']} | {r['eps']} | {r['size']} | {r['attack']} | "
             + " | ".join(cells)
             + f" | {r['seconds']} |"
         )
@@ -420,6 +499,12 @@ def main() -> None:
     )
     parser.add_argument("--science-n", type=int, default=100, help="images attacked")
     parser.add_argument(
+        "--science-sizes", default="1,2", help="comma-separated |Omega| for the science check"
+    )
+    parser.add_argument(
+        "--ablation", action="store_true", help="GMLA tau and APGD-monitor ablation (science)"
+    )
+    parser.add_argument(
         "--skip-synthetic", action="store_true", help="skip the iteration-cost and LP parts"
     )
     parser.add_argument("--threads", type=int, default=1)
@@ -448,8 +533,15 @@ def main() -> None:
     if args.science:
         if not Path(args.science).with_suffix(".safetensors").exists():
             train_science_model(args.science)
-        results.update(science_check(args.science, n=args.science_n))
-        log.info("%s", science_markdown(results["science"]))
+        sizes = tuple(int(v) for v in args.science_sizes.split(","))
+        if args.ablation:
+            results["gmla_ablation"] = gmla_ablation(args.science, n=args.science_n)
+            for r in results["gmla_ablation"]:
+                log.info("ablation %s", r)
+        else:
+            results.update(science_check(args.science, n=args.science_n, sizes=sizes))
+            log.info("%s", science_markdown(results["science"]))
+            log.info("plateau: %s", json.dumps(results["plateau"], indent=1))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)
