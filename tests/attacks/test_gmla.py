@@ -90,3 +90,21 @@ def test_real_label_graph_widens_psi_and_fr_s_checks_consistency():
     # "dog off, animal on" is inconsistent around the target
     bad = torch.tensor([[False, False, True]])
     assert consistent_predictions(graph, bad, goal.targets).tolist() == [False]
+
+
+def test_branch_shares_and_monitor_settings():
+    """Each sample-iteration takes exactly one of eq. 10 / eq. 11; tau = 1 forces eq. 10 (every
+    cosine is <= 1), tau = -1 almost never; the monitor setting is checked by name."""
+    model = tiny_cnn(5, seed=2)
+    x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    goal = AttackGoal.random(3, 5, size=1, seed=1)
+    threat = LinfBall(1e-6)  # unreachable: every sample runs every step
+    for tau, share in ((1.0, 1.0), (-1.0, 0.0)):
+        for monitor in ("psi", "all"):
+            attack = GMLA(GMLAConfig(steps=10, tau=tau, monitor=monitor, early_stop=False))
+            attack(model, x, goal, threat)
+            counts = attack.branch_counts
+            assert counts["eq10"] + counts["eq11"] == 3 * 10
+            assert counts["eq10"] / 30 == share
+    with pytest.raises(InputError, match="monitor must be 'psi' or 'all'"):
+        GMLAConfig(monitor="sum")
