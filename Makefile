@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev,gurobi]'
+	$(PIP) install -q -e '.[dev,gurobi,ray]'
 	$(PIP) install -q --no-deps 'torchattacks>=3.5'
 	touch $@
 

@@ -75,6 +75,12 @@ def evaluate_command(
     ),
     layered: bool = typer.Option(None, "--layered/--no-layered"),
     workers: int = typer.Option(None, help="worker processes (1 = in this process)"),
+    executor: str = typer.Option(
+        None, help="pool (this machine's processes) or ray (a local Ray or a cluster)"
+    ),
+    ray_address: str = typer.Option(
+        None, help="Ray cluster to join: HOST:PORT, ray://HOST:PORT or auto (--executor ray)"
+    ),
     seed: int = typer.Option(None),
     out: Path = typer.Option(None, help="reports folder (one subfolder per model)"),
     fresh: bool = typer.Option(False, help="discard stored cells instead of resuming"),
@@ -111,6 +117,8 @@ def evaluate_command(
         "verify_falsified": verify_falsified,
         "layered": layered,
         "workers": workers,
+        "executor": executor,
+        "ray_address": ray_address,
         "seed": seed,
         "out_dir": out,
     }

@@ -191,6 +191,12 @@ def run(
     store: Path = typer.Option(Path("runs/portfolio.sqlite"), help="SQLite result store."),
     memory_mb: int = typer.Option(4096, help="Memory (address space) limit per run in MiB."),
     jobs: int = typer.Option(1, help="Runs at a time."),
+    executor: str = typer.Option(
+        "pool", help="pool (threads here, one child each) or ray (each run a Ray task)"
+    ),
+    ray_address: str = typer.Option(
+        "", help="Ray cluster to join (HOST:PORT, ray://HOST:PORT, auto); empty: local Ray"
+    ),
     timeout: float = typer.Option(None, help="Override every instance's timeout (seconds)."),
     rerun_errors: bool = typer.Option(False, help="Run again pairs stored with an error."),
     stride: int = typer.Option(1, min=1, help="Keep every STRIDE-th instance of each CSV."),
@@ -199,18 +205,19 @@ def run(
     """Run configurations over instances, one subprocess per run; resumable. Configurations:
     bab, milp_highs, milp_gurobi, milp_plain, bounds_only, attack_only, and every registered
     verifier by its name (milp, crown, attack, plugins)."""
+    from mlrobust.engine import make_executor
     from mlrobust.portfolio.runner import RunnerConfig, run_portfolio
 
     try:
         specs = [s for f in instances for s in read_instances(f)[::stride][:limit]]
-        summary = run_portfolio(
-            specs,
-            config,
-            store,
-            config=RunnerConfig(
-                memory_limit_mb=memory_mb, jobs=jobs, timeout=timeout, rerun_errors=rerun_errors
-            ),
+        runner = RunnerConfig(
+            memory_limit_mb=memory_mb, jobs=jobs, timeout=timeout, rerun_errors=rerun_errors
         )
+        ex = make_executor(jobs, threads=True, kind=executor, address=ray_address)
+        try:
+            summary = run_portfolio(specs, config, store, config=runner, executor=ex)
+        finally:
+            ex.close()
     except MLRobustError as err:
         raise _fail(err) from err
     console.print(

@@ -22,6 +22,7 @@ from mlrobust.engine.executor import (
     init_worker,
     make_executor,
 )
+from mlrobust.engine.ray_executor import RayExecutor, UnitFailed
 from mlrobust.engine.store import Store, read_payloads
 
 log = logging.getLogger(__name__)
@@ -65,12 +66,21 @@ def run_pending(
     ``rows(task, result)`` as each result arrives. Returns how many tasks ran. An exception
     (a task's, or one ``rows`` raises, e.g. a soundness error) stops the run: pending work is
     cancelled and what was stored stays."""
-    done = store.done() if done is None else done
+    stored = store.done()
+    done = stored if done is None else done
+    failed_before = {k for k in stored if k.startswith("error/")}
     todo = [t for t in tasks if key(t) not in done]
     bar = progress or LogProgress()
     bar.start(description, len(tasks), len(tasks) - len(todo))
     for task, result in _map(executor, fn, todo):
-        store.put_many(rows(task, result))
+        if isinstance(result, UnitFailed):
+            # kept apart from the unit's own key: a re-run tries the unit again
+            log.warning("%s %s failed for good: %s", description, key(task), result.reason)
+            store.put_many([(f"error/{key(task)}", "error", {"unit": key(task), **vars(result)})])
+        else:
+            store.put_many(rows(task, result))
+            if f"error/{key(task)}" in failed_before:  # lost last time, done now
+                store.delete([f"error/{key(task)}"])
         bar.advance()
     return len(todo)
 
@@ -90,9 +100,11 @@ __all__ = [
     "LogProgress",
     "PoolExecutor",
     "Progress",
+    "RayExecutor",
     "Row",
     "SerialExecutor",
     "Store",
+    "UnitFailed",
     "init_worker",
     "make_executor",
     "read_payloads",

@@ -9,6 +9,8 @@ from concurrent import futures
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any, Protocol, TypeVar
 
+from mlrobust.errors import InputError
+
 T = TypeVar("T")
 
 
@@ -84,6 +86,18 @@ class PoolExecutor:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_executor(workers: int, *, threads: bool = False) -> Executor:
-    """Serial for one worker, else a process (or thread) pool."""
+EXECUTORS = ("pool", "ray")
+
+
+def make_executor(
+    workers: int, *, threads: bool = False, kind: str = "pool", address: str = ""
+) -> Executor:
+    """``kind = "pool"``: serial for one worker, else a process (or thread) pool; ``"ray"``: a
+    :class:`~mlrobust.engine.ray_executor.RayExecutor` (local, or the cluster at ``address``)."""
+    if kind == "ray":
+        from mlrobust.engine.ray_executor import RayExecutor
+
+        return RayExecutor(address or None)
+    if kind != "pool":
+        raise InputError(f"Unknown executor {kind!r}; use one of: {', '.join(EXECUTORS)}.")
     return SerialExecutor() if workers <= 1 else PoolExecutor(workers, threads=threads)

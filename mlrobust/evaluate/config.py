@@ -60,6 +60,8 @@ class EvaluationConfig:
             soundness cross-check; costs the time limit on each such cell).
         layered, layered_samples: layered-epsilon synthesis on a few images when available.
         workers: processes for the cells (1 = in this process).
+        executor, ray_address: "pool" (processes of this machine) or "ray" (a local Ray
+            instance, or the cluster at ``ray_address``: HOST:PORT, ray://HOST:PORT or auto).
         seed: target sets and verifier restarts.
         out_dir: reports go to ``out_dir/<model-name>/``.
     """
@@ -82,6 +84,8 @@ class EvaluationConfig:
     layered: bool = True
     layered_samples: int = 2
     workers: int = 2
+    executor: str = "pool"
+    ray_address: str = ""
     seed: int = 0
     out_dir: Path = field(default=Path("reports"))
 
@@ -102,6 +106,8 @@ class EvaluationConfig:
             raise InputError("verifier_timeout_s must be positive.")
         if self.workers < 1:
             raise InputError(f"workers must be at least 1, got {self.workers}.")
+        if self.executor not in ("pool", "ray"):
+            raise InputError(f"executor must be 'pool' or 'ray', got {self.executor!r}.")
         names = [model_name(m) for m in self.models]
         if len(set(names)) != len(names):
             raise InputError(f"Two models share a report folder name: {names}; rename one file.")

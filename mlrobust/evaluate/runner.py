@@ -110,7 +110,7 @@ def evaluate(
     for ref in config.models:
         prepare_folder(config.out_dir / model_name(ref), fresh)
     own = executor is None
-    ex = executor or make_executor(config.workers)
+    ex = executor or make_executor(config.workers, kind=config.executor, address=config.ray_address)
     try:
         return [
             _evaluate_model(config, loaded[ref], data, ex, progress or LogProgress(), fresh)
@@ -153,7 +153,7 @@ def evaluate_model(
     else:
         data = load_dataset(str(dataset), base.split, base.n, seed=base.seed)
     decision = rule or base.rule or Threshold(0.5)
-    cfg = replace(base, models=(name,), workers=1, rule=decision)
+    cfg = replace(base, models=(name,), workers=1, executor="pool", rule=decision)
     if not isinstance(dataset, MultiLabelDataset):
         cfg = replace(cfg, dataset=str(dataset))
     shape = tuple(data.input_shape)
@@ -328,6 +328,12 @@ def _collect(
     timing = timing_totals([*attacks, *cells])
     cells = propagate_over_eps(cells)  # nested balls: also a cross-eps soundness check
     notes = []
+    lost = sorted(p["unit"] for p in store.payloads("error").values())
+    if lost:
+        notes.append(
+            f"{len(lost)} unit(s) lost: their worker or node died after every retry "
+            f"({', '.join(lost[:5])}{', ...' if len(lost) > 5 else ''}); re-run to retry them."
+        )
     if model.not_verifiable:
         notes.append(
             f"Certified side off for this model: {model.not_verifiable}. Its cells are "
