@@ -270,6 +270,11 @@ def _restricted(
     # minimise -lam rather than maximise lam: the row duals' signs below assume it
     out = session.solve(np.array([n]), -np.ones(1), 0.0, False, float("inf"))
     if out.status is not Status.OPTIMAL or out.x is None:
+        # a warm basis can leave HiGHS's simplex in numerical trouble (status Unknown): solve
+        # the same LP once more from scratch before giving up
+        session = HighsSession(homogeneous_model(cols, b), presolve=True)
+        out = session.solve(np.array([n]), -np.ones(1), 0.0, False, float("inf"))
+    if out.status is not Status.OPTIMAL or out.x is None:
         raise SolverError(
             f"HiGHS stopped with status {session.status_text()} on a restricted MLA-LP "
             f"({m} rows, {n} columns); report the instance."

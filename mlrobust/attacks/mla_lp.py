@@ -32,7 +32,7 @@ from mlrobust.attacks.base import Attack, AttackContext, RawAttack, inside_or_cl
 from mlrobust.attacks.losses import label_losses
 from mlrobust.attacks.lp import solve_min_linf
 from mlrobust.attacks.lp_forms import LPForm, LPMethod
-from mlrobust.errors import InputError
+from mlrobust.errors import InputError, SolverError
 from mlrobust.rules import DecisionRule
 from mlrobust.solvers import Backend
 from mlrobust.threats import LinfBall, PixelBox
@@ -94,8 +94,21 @@ class MLALP(Attack):
     def _run(self, ctx: AttackContext) -> RawAttack:
         x_adv = ctx.x.clone()
         iterations = torch.zeros(ctx.x.shape[0], dtype=torch.int64)
+        failed: list[str] = []
         for i in range(ctx.x.shape[0]):
-            x_adv[i], iterations[i] = self._attack_one(ctx, i)
+            try:
+                x_adv[i], iterations[i] = self._attack_one(ctx, i)
+            except SolverError as exc:
+                # one sample's LP trouble costs that sample only: it counts as not fooled
+                failed.append(f"sample {i}: {exc}")
+        if failed:
+            log.warning(
+                "MLA-LP: %d of %d samples failed on a solver error and count as not fooled; "
+                "first: %s",
+                len(failed),
+                ctx.x.shape[0],
+                failed[0],
+            )
         # minimal-perturbation attack: a best iterate outside the threat model is no witness
         return RawAttack(x_adv=inside_or_clean(ctx, x_adv), iterations=iterations)
 

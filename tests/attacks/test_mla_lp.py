@@ -1,4 +1,5 @@
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -164,3 +165,52 @@ def test_attack_sifting_and_simplex_agree():
     ]
     assert torch.equal(runs[0].success, runs[1].success)
     assert torch.allclose(runs[0].x_adv, runs[1].x_adv, atol=1e-4)
+
+
+def test_a_warm_start_in_trouble_is_solved_again_cold(monkeypatch):
+    """HiGHS answered status Unknown on a warm-started restricted LP (issue: one sample's
+    trouble crashed a whole attack run); the LP is then solved again from scratch."""
+    import mlrobust.attacks.lp_sifting as sifting
+    from mlrobust.solvers import Status
+
+    real = sifting.HighsSession
+    warm_calls: list[bool] = []
+
+    class Troubled(real):  # type: ignore[misc, valid-type]
+        def __init__(self, model, presolve=True):  # type: ignore[no-untyped-def]
+            super().__init__(model, presolve=presolve)
+            self.warm = not presolve
+
+        def solve(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            out = super().solve(*args, **kwargs)
+            warm_calls.append(self.warm)
+            return replace(out, status=Status.ERROR, x=None) if self.warm else out
+
+    monkeypatch.setattr(sifting, "HighsSession", Troubled)
+    a, b = _wide_lp(8, 2000, 1, negatives=4)
+    sift = solve_min_linf(a, b, method=LPMethod.SIFTING)
+    simplex = solve_min_linf(a, b, method=LPMethod.SIMPLEX)
+    assert True in warm_calls and False in warm_calls  # the trouble happened, then the retry
+    assert np.abs(sift.r).max() == pytest.approx(np.abs(simplex.r).max(), rel=1e-6)
+
+
+def test_a_solver_error_costs_only_its_sample(monkeypatch, caplog):
+    model = tiny_cnn(6, seed=5)
+    x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(6))
+    goal = AttackGoal.random(3, 6, size=1, seed=7)
+    attack = MLALP(MLALPConfig())
+    clean = attack(model, x, goal, LinfBall(0.5))
+    assert clean.success.all()  # every sample is fooled without trouble
+    real = MLALP._attack_one
+
+    def sample_1_fails(self, ctx, i):  # type: ignore[no-untyped-def]
+        if i == 1:
+            raise SolverError("HiGHS stopped with status Unknown (scripted)")
+        return real(self, ctx, i)
+
+    monkeypatch.setattr(MLALP, "_attack_one", sample_1_fails)
+    with caplog.at_level(logging.WARNING):
+        res = attack(model, x, goal, LinfBall(0.5))
+    assert res.success.tolist() == [True, False, True]
+    assert torch.equal(res.x_adv[1], x[1])
+    assert "1 of 3 samples failed" in caplog.text and "sample 1: HiGHS" in caplog.text
