@@ -4,6 +4,8 @@ distributed engine (Ray, Dask, a job queue) is one more class with that method."
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -19,6 +21,28 @@ def init_worker() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def init_pool_worker() -> None:
+    """A pool worker: :func:`init_worker`, and it dies with the process that spawned it
+    (however that one dies: ``kill -9`` of ``mlrobust evaluate`` leaves no idle workers)."""
+    init_worker()
+    die_with_parent()
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent exits (``prctl(PR_SET_PDEATHSIG)``;
+    the standard library has no wrapper). A no-op elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
 
 
 class Executor(Protocol):
@@ -60,7 +84,9 @@ class PoolExecutor:
             self._pool = futures.ThreadPoolExecutor(workers)
         else:
             self._pool = futures.ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=init_pool_worker,
             )
 
     def map_unordered(self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[tuple[T, Any]]:

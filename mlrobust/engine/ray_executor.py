@@ -140,7 +140,7 @@ class RayExecutor:
         self._shared: dict[tuple[int, tuple[int, ...], tuple[int, ...]], Any] = {}
 
     def _share(self, task: Any) -> Any:
-        """``task`` with every tensor of 1 MB or more replaced by an object-store reference,
+        """``task`` with every tensor of 64 KiB or more replaced by an object-store reference,
         put once per distinct tensor (same memory, shape and strides)."""
         import torch
 
@@ -149,7 +149,7 @@ class RayExecutor:
         swap = {}
         for f in dataclasses.fields(task):
             value = getattr(task, f.name)
-            if isinstance(value, torch.Tensor) and value.nelement() * value.element_size() >= 2**20:
+            if isinstance(value, torch.Tensor) and value.nelement() * value.element_size() >= 2**16:
                 key = (value.data_ptr(), tuple(value.shape), tuple(value.stride()))
                 if key not in self._shared:
                     self._shared[key] = self._ray.put(value)

@@ -49,3 +49,19 @@ def ray_env() -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@dataclass(frozen=True)
+class Nap:
+    """Sleep ``seconds`` after writing this worker's pid into ``folder`` (so a test knows the
+    worker is inside the unit)."""
+
+    key: str
+    seconds: float
+    folder: str
+
+
+def nap(unit: Nap) -> str:
+    (Path(unit.folder) / str(os.getpid())).write_text(unit.key)
+    time.sleep(unit.seconds)
+    return unit.key
