@@ -113,3 +113,37 @@ def test_vnncomp_subset_agrees_with_consensus(bench: str, onnx_name: str, prop: 
         assert expected == "holds"
     # UNKNOWN never contradicts; but these instances are chosen to be decided
     assert ans.answer != "unknown", f"undecided (consensus: {expected})"
+
+
+# cifar10_resnet (residual nets, 2021) is not in the consensus file: the reference is every
+# 2021 tool's answer on the instance, which must agree (and ours must not contradict it)
+RESNET = [
+    (
+        "onnx/resnet_2b.onnx",
+        "vnnlib_properties_pgd_filtered/resnet2b_pgd_filtered/prop_4_eps_0.008",
+    ),
+    (
+        "onnx/resnet_4b.onnx",
+        "vnnlib_properties_pgd_filtered/resnet4b_pgd_filtered/prop_6_eps_0.004",
+    ),
+]
+
+
+@pytest.mark.parametrize("onnx_name, prop", RESNET)
+def test_cifar10_resnet_agrees_with_the_2021_tools(onnx_name: str, prop: str) -> None:
+    from mlrobust.portfolio import Answer
+    from mlrobust.portfolio.readers import read_vnncomp_results, vnncomp_instance_id
+
+    root = require_data("vnncomp2021", "cifar10_resnet")
+    vnn = require_data("vnncomp2021", "cifar10_resnet", prop + ".vnnlib.gz")
+    inst = vnncomp_instance_id("cifar10_resnet", onnx_name, prop + ".vnnlib")
+    said = set()
+    for path in require_data("vnncomp2021", "results", "results_csv").glob("*.csv"):
+        if path.stem == "RPM":  # answers "violated" almost everywhere (see the benchmark)
+            continue
+        table = read_vnncomp_results(path, benchmarks={"cifar10_resnet"})
+        said |= {a for i, a in zip(table.instance, table.answer, strict=True) if i == inst}
+    decided = said & {Answer.HOLDS.value, Answer.VIOLATED.value}
+    assert decided == {Answer.HOLDS.value}  # the tools that decided it agree: it holds
+    ans = verify_vnnlib(root / onnx_name, vnn, time_limit_s=NO_LIMIT_S)
+    assert ans.answer == "unsat"
