@@ -54,6 +54,9 @@ def run(
     ),
     split: str = typer.Option("test"),
     n: int = typer.Option(100, "-n", help="number of images"),
+    skip_bad_images: bool = typer.Option(
+        False, "--skip-bad-images", help="leave out images that cannot be decoded (else: error)"
+    ),
     attacks: str = typer.Option("mla-u,mla-c,gmla,mla-lp", help="comma-separated attack names"),
     eps: str = typer.Option("0.005,0.01,0.02,0.05", help="comma-separated radii"),
     sizes: str = typer.Option("1,2", help="comma-separated target-set sizes |Omega|"),
@@ -77,7 +80,7 @@ def run(
         raise typer.BadParameter(f"unknown attacks {unknown}; see `mlrobust attack list`")
     if norm not in ("linf", "l2"):
         raise typer.BadParameter("--norm must be linf or l2")
-    data = load_dataset(dataset, split, n)
+    data = load_dataset(dataset, split, n, skip_bad_images=skip_bad_images)
     ref = with_weights(checkpoint, weights) if weights is not None else checkpoint
     loaded = load_model(ref, parse_rule(rule) if rule else None, data.input_shape)
     model, decision = loaded.module, loaded.rule

@@ -60,6 +60,9 @@ def evaluate_command(
     dataset: str = typer.Option(None, help="samples, double_mnist, multi_fashion, .npz, folder"),
     split: str = typer.Option(None),
     n: int = typer.Option(None, "-n", help="number of images"),
+    skip_bad_images: bool = typer.Option(
+        None, "--skip-bad-images", help="leave out images that cannot be decoded (else: error)"
+    ),
     graph: str = typer.Option(None, help="label graph: prebuilt name or JSON (GMLA, FR_S)"),
     rule: str = typer.Option(None, help="decision rule threshold:T or topk:K (ONNX models)"),
     attacks: str = typer.Option(None, help="comma-separated attacks for the attack table"),
@@ -104,6 +107,7 @@ def evaluate_command(
         "dataset": dataset,
         "split": split,
         "n": n,
+        "skip_bad_images": skip_bad_images,
         "graph": graph,
         "rule": rule,
         "attacks": _split(attacks),

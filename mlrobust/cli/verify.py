@@ -28,6 +28,9 @@ def verify(
     ),
     dataset: str = typer.Option("samples", "--dataset", help="Dataset name (model mode)."),
     n: int = typer.Option(10, "--n", help="Number of images (model mode)."),
+    skip_bad_images: bool = typer.Option(
+        False, "--skip-bad-images", help="Leave out images that cannot be decoded (model mode)."
+    ),
     eps: float = typer.Option(0.01, "--eps", help="L-inf radius (model mode)."),
     prop: str = typer.Option(
         "labels",
@@ -77,7 +80,7 @@ def verify(
             from mlrobust.models.user import with_weights
 
             model = with_weights(model, weights)
-        _verify_model(model, dataset, n, eps, prop, rule, chosen, timeout)
+        _verify_model(model, dataset, n, eps, prop, rule, chosen, timeout, skip_bad_images)
     except MLRobustError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -92,6 +95,7 @@ def _verify_model(
     rule_text: str,
     verifier: Verifier,
     timeout: float,
+    skip_bad_images: bool = False,
 ) -> None:
     import torch
 
@@ -106,7 +110,7 @@ def _verify_model(
     if n < 1 or eps < 0:
         raise InputError("--n must be >= 1 and --eps >= 0.")
     torch.set_num_threads(1)
-    data = load_dataset(dataset, "test", n)
+    data = load_dataset(dataset, "test", n, skip_bad_images=skip_bad_images)
     loaded = load_model(model_name, parse_rule(rule_text) if rule_text else None, data.input_shape)
     if loaded.net is None:
         raise InputError(f"{model_name} is {loaded.not_verifiable}; attack it instead.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -21,6 +22,8 @@ import torch
 
 from mlrobust.datasets.base import MultiLabelDataset
 from mlrobust.errors import CorruptFileError, DataNotFoundError, InputError
+
+log = logging.getLogger(__name__)
 
 
 def read_label_file(path: Path) -> dict[str, list[str]]:
@@ -48,8 +51,11 @@ def image_folder(
     *,
     mode: str = "L",
     label_names: tuple[str, ...] | None = None,
+    skip_bad_images: bool = False,
 ) -> MultiLabelDataset:
-    """Load a folder of images with their label lists (see module docstring)."""
+    """Load a folder of images with their label lists (see module docstring). An image Pillow
+    cannot decode (corrupt, truncated, empty) is an error naming it, or with
+    ``skip_bad_images`` is left out and counted in one warning."""
     from PIL import Image  # Pillow comes with matplotlib; imported here to keep startup light
 
     folder = Path(folder)
@@ -67,7 +73,8 @@ def image_folder(
         raise InputError(f"{labels_file} lists no images.")
     names = label_names or tuple(sorted({lab for labs in table.values() for lab in labs}))
     index = {name: i for i, name in enumerate(names)}
-    arrays, y = [], np.zeros((len(table), len(names)), dtype=bool)
+    arrays, rows, bad = [], [], []
+    y = np.zeros((len(table), len(names)), dtype=bool)
     for row, (filename, labs) in enumerate(sorted(table.items())):
         path = folder / filename
         if not path.exists():
@@ -76,8 +83,23 @@ def image_folder(
         if unknown:
             raise InputError(f"{filename}: labels {unknown} are not in the label list {names}.")
         y[row, [index[lab] for lab in labs]] = True
-        with Image.open(path) as img:
-            arrays.append(np.asarray(img.convert(mode), dtype=np.uint8))
+        try:
+            with Image.open(path) as img:
+                arrays.append(np.asarray(img.convert(mode), dtype=np.uint8))
+        except (OSError, ValueError, SyntaxError) as exc:  # Pillow's decode errors
+            if not skip_bad_images:
+                raise CorruptFileError(
+                    f"{path}: cannot decode this image ({exc}); replace or remove it, or pass "
+                    "--skip-bad-images to leave such images out."
+                ) from exc
+            bad.append(filename)
+            continue
+        rows.append(row)
+    if bad:
+        log.warning("skipped %d image(s) that cannot be decoded: %s", len(bad), ", ".join(bad[:10]))
+    if not arrays:
+        raise InputError(f"No image of {folder} could be decoded.")
+    y = y[rows]
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         raise InputError(

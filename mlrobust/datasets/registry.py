@@ -14,10 +14,17 @@ BUILTIN = ("samples", "double_mnist", "multi_fashion")
 
 
 def load_dataset(
-    name: str, split: str = "test", n: int | None = None, *, seed: int = 0, download: bool = False
+    name: str,
+    split: str = "test",
+    n: int | None = None,
+    *,
+    seed: int = 0,
+    download: bool = False,
+    skip_bad_images: bool = False,
 ) -> MultiLabelDataset:
     """``samples`` (shipped Double-MNIST test images), ``double_mnist``, ``multi_fashion``,
-    a ``.npz`` written by mlrobust, or a folder of images with ``labels.csv``/``labels.json``."""
+    a ``.npz`` written by mlrobust, or a folder of images with ``labels.csv``/``labels.json``
+    (``skip_bad_images``: leave out images that cannot be decoded instead of failing)."""
     if name == "samples":
         data = shipped_samples()
     elif name == "double_mnist":
@@ -27,7 +34,7 @@ def load_dataset(
     elif name.endswith(".npz"):
         data = load_npz(Path(name))
     elif Path(name).is_dir():
-        data = image_folder(Path(name))
+        data = image_folder(Path(name), skip_bad_images=skip_bad_images)
     else:
         raise InputError(
             f"Unknown dataset {name!r}; use one of {', '.join(BUILTIN)}, a .npz file written by "

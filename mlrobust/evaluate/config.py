@@ -49,6 +49,7 @@ class EvaluationConfig:
     Attributes:
         models: shipped model names, checkpoint paths (``.safetensors``/``.json``) or ``.onnx``.
         dataset, split, n: images to evaluate (``mlrobust.datasets.load_dataset``); the first n.
+        skip_bad_images: leave out images of a folder that cannot be decoded (else an error).
         graph: label graph (prebuilt name or JSON path) for GMLA and FR_S; ``""`` = none.
         rule: decision rule; ``None`` = the checkpoint's (required for ONNX models).
         attacks, attack_steps, target_sizes: the Table-1 attacks, their iterations and |Omega|.
@@ -70,6 +71,7 @@ class EvaluationConfig:
     dataset: str = "samples"
     split: str = "test"
     n: int = 8
+    skip_bad_images: bool = False
     graph: str = ""
     rule: DecisionRule | None = None
     attacks: tuple[str, ...] = ("mla-u", "mla-c")
@@ -123,6 +125,7 @@ class EvaluationConfig:
             "weights": weights,
             "dataset": self.dataset,
             "split": self.split,
+            "skip_bad_images": self.skip_bad_images,
             "graph": self.graph,
             "rule": str(self.rule),
             "attack_steps": self.attack_steps,

@@ -88,7 +88,13 @@ def evaluate(
 
     check_names(config)
     if data is None:
-        data = load_dataset(config.dataset, config.split, config.n, seed=config.seed)
+        data = load_dataset(
+            config.dataset,
+            config.split,
+            config.n,
+            seed=config.seed,
+            skip_bad_images=config.skip_bad_images,
+        )
     else:
         data = data.subset(slice(0, config.n))
     if len(data) < config.n:
@@ -151,7 +157,9 @@ def evaluate_model(
     if isinstance(dataset, MultiLabelDataset):
         data = dataset
     else:
-        data = load_dataset(str(dataset), base.split, base.n, seed=base.seed)
+        data = load_dataset(
+            str(dataset), base.split, base.n, seed=base.seed, skip_bad_images=base.skip_bad_images
+        )
     decision = rule or base.rule or Threshold(0.5)
     cfg = replace(base, models=(name,), workers=1, executor="pool", rule=decision)
     if not isinstance(dataset, MultiLabelDataset):

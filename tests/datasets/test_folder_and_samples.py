@@ -67,3 +67,24 @@ def test_download_checks_md5_through_a_local_mirror(tmp_path) -> None:
     (wrong / "t10k-images-idx3-ubyte.gz").write_bytes(b"junk")
     with pytest.raises(DataNotFoundError, match="MD5"):
         download("mnist", "t10k-images-idx3-ubyte.gz", tmp_path / "m2", [wrong.as_uri() + "/"])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p: p.write_bytes(b""),  # empty
+        lambda p: p.write_bytes(p.read_bytes()[:40]),  # truncated
+        lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10),  # corrupt
+    ],
+    ids=["empty", "truncated", "corrupt"],
+)
+def test_undecodable_images_are_named_or_skipped(tmp_path, damage) -> None:
+    _write_images(tmp_path, n=4)
+    (tmp_path / "labels.csv").write_text(
+        "filename,labels\n" + "".join(f"im{i}.png,a;b\n" for i in range(4))
+    )
+    damage(tmp_path / "im2.png")
+    with pytest.raises(CorruptFileError, match=r"im2.png: cannot decode .*--skip-bad-images"):
+        load_dataset(str(tmp_path))
+    data = load_dataset(str(tmp_path), skip_bad_images=True)
+    assert len(data) == 3 and data.y.all()
