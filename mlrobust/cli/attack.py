@@ -53,7 +53,7 @@ def run(
         "cifar10) or a graph JSON file",
     ),
     split: str = typer.Option("test"),
-    n: int = typer.Option(100, "-n", help="number of images"),
+    n: int = typer.Option(100, "-n", "--n", help="number of images"),
     skip_bad_images: bool = typer.Option(
         False, "--skip-bad-images", help="leave out images that cannot be decoded (else: error)"
     ),

@@ -16,7 +16,7 @@ from mlrobust.training.train import clean_metrics
 @friendly_errors
 def demo_command(
     eps: float = typer.Option(0.05, help="l_inf radius of the demonstration attack."),
-    n: int = typer.Option(100, help="Number of shipped sample images to use."),
+    n: int = typer.Option(100, "-n", "--n", help="Number of shipped sample images to use."),
     steps: int = typer.Option(50, help="MLA-U iterations."),
 ) -> None:
     """Clean metrics of the shipped Double-MNIST models and an MLA-U attack on each."""

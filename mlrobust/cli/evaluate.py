@@ -59,7 +59,7 @@ def evaluate_command(
     ),
     dataset: str = typer.Option(None, help="samples, double_mnist, multi_fashion, .npz, folder"),
     split: str = typer.Option(None),
-    n: int = typer.Option(None, "-n", help="number of images"),
+    n: int = typer.Option(None, "-n", "--n", help="number of images"),
     skip_bad_images: bool = typer.Option(
         None, "--skip-bad-images", help="leave out images that cannot be decoded (else: error)"
     ),

@@ -12,7 +12,9 @@ from mlrobust.errors import MLRobustError
 
 def layered_command(
     model: str = typer.Option("double_mnist_none", help="Shipped model name or checkpoint path."),
-    n: int = typer.Option(5, help="Images (the first usable shipped Double-MNIST samples)."),
+    n: int = typer.Option(
+        5, "-n", "--n", help="Images (the first usable shipped Double-MNIST samples)."
+    ),
     start: int = typer.Option(0, help="First sample index to consider."),
     method: str = typer.Option("guided", help="guided | naive"),
     cutting: str = typer.Option("fixed", help="fixed | sensitivity (guided only)"),

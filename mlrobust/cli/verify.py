@@ -27,7 +27,7 @@ def verify(
         None, "--weights", help="Weights for a factory --model (.safetensors, .pt state dict)."
     ),
     dataset: str = typer.Option("samples", "--dataset", help="Dataset name (model mode)."),
-    n: int = typer.Option(10, "--n", help="Number of images (model mode)."),
+    n: int = typer.Option(10, "-n", "--n", help="Number of images (model mode)."),
     skip_bad_images: bool = typer.Option(
         False, "--skip-bad-images", help="Leave out images that cannot be decoded (model mode)."
     ),

@@ -146,7 +146,21 @@ def shipped_checkpoint(name: str = "double_mnist_none") -> tuple[nn.Sequential, 
 
 def resolve_model(spec: str) -> tuple[nn.Sequential, ModelInfo]:
     """A shipped model name or a checkpoint path."""
-    return shipped_checkpoint(spec) if spec in SHIPPED else load_checkpoint(spec)
+    if spec in SHIPPED:
+        return shipped_checkpoint(spec)
+    weights, meta = _paths(spec)
+    if "/" not in spec and not weights.exists() and not meta.exists():
+        # a bare name that is neither shipped nor a file here: most likely a typo
+        import difflib
+
+        close = difflib.get_close_matches(spec, SHIPPED, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise DataNotFoundError(
+            f"No shipped model or checkpoint {spec!r}; {hint}shipped models: "
+            f"{', '.join(SHIPPED)} (or give a checkpoint path, an .onnx / .pt2 file or "
+            "package.module:function)."
+        )
+    return load_checkpoint(spec)
 
 
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:

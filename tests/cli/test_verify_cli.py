@@ -72,3 +72,16 @@ def test_vnncomp_mode_bad_property_file(tmp_path: Path) -> None:
     res = runner.invoke(app, ["verify", "--onnx", str(net), "--vnnlib", str(bad)])
     assert res.exit_code == 2
     assert res.output.startswith("error:") and "bad.vnnlib" in res.output
+
+
+def test_every_command_takes_n_both_ways() -> None:
+    """-n and --n mean the same in every command that takes a number of images."""
+    import typer
+
+    root = typer.main.get_command(app)
+    for path in (["evaluate"], ["attack", "run"], ["verify"], ["demo"], ["layered"]):
+        cmd = root
+        for name in path:
+            cmd = cmd.commands[name]  # type: ignore[attr-defined]
+        (opt,) = [p for p in cmd.params if p.name == "n"]
+        assert {"-n", "--n"} <= set(opt.opts), (path, opt.opts)

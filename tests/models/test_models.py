@@ -167,3 +167,13 @@ def test_shipped_resnet_is_a_graph_the_verifier_reads() -> None:
         torch.testing.assert_close(
             net.as_module()(x.double()), model(x).double(), atol=1e-5, rtol=0
         )
+
+
+def test_a_mistyped_model_name_lists_the_shipped_ones() -> None:
+    from mlrobust.errors import DataNotFoundError
+    from mlrobust.models import resolve_model
+
+    with pytest.raises(DataNotFoundError, match=r"did you mean 'double_mnist_none'\?.*resnet"):
+        resolve_model("double_mnist_nonee")
+    with pytest.raises(DataNotFoundError, match="Checkpoint file missing"):
+        resolve_model("runs/missing")  # a path: the file is what is missing
