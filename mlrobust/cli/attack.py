@@ -13,11 +13,10 @@ import math
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from mlrobust.attacks import AttackGoal, available_attacks, get_attack
-from mlrobust.cli.common import friendly_errors
+from mlrobust.cli.common import console, friendly_errors
 from mlrobust.errors import InputError
 from mlrobust.metrics import attack_row
 from mlrobust.rules import TopK, parse_rule
@@ -133,7 +132,7 @@ def _print_table(rows: list[dict]) -> None:
         table.add_column(c)
     for r in rows:
         table.add_row(*[_fmt(r.get(c)) for c in cols])
-    Console().print(table)
+    console.print(table)
 
 
 def _fmt(value: object) -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from mlrobust.cli.common import console as common_console
 from mlrobust.errors import MLRobustError
 from mlrobust.portfolio import (
     Answer,
@@ -32,7 +32,7 @@ from mlrobust.portfolio import (
 
 app = typer.Typer(help="Verifier portfolios (paper 004): run configurations, analyse results.")
 logger = logging.getLogger(__name__)
-console = Console()
+console = common_console
 
 
 class Format(str, Enum):

@@ -85,3 +85,20 @@ def test_every_command_takes_n_both_ways() -> None:
             cmd = cmd.commands[name]  # type: ignore[attr-defined]
         (opt,) = [p for p in cmd.params if p.name == "n"]
         assert {"-n", "--n"} <= set(opt.opts), (path, opt.opts)
+
+
+def test_without_a_terminal_tables_do_not_wrap_at_80(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from mlrobust.cli.common import _width
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert _width(io.StringIO()) == 160  # a pipe or a log file
+    monkeypatch.setenv("COLUMNS", "220")
+    assert _width(io.StringIO()) == 220
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert _width(Tty()) is None  # a terminal keeps its own width
