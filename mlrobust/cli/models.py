@@ -72,8 +72,10 @@ def train_command(
     ),
     n_train: int = typer.Option(0, help="Training images (0 = the whole split)."),
     n_test: int = typer.Option(2000, help="Test images for the clean metrics."),
-    pgd_eps: float = typer.Option(0.1, help="l_inf radius of PGD training."),
-    pgd_steps: int = typer.Option(5, help="PGD steps per batch."),
+    pgd_eps: float = typer.Option(
+        0.05, help="l_inf radius of PGD training (the shipped PGD model: 0.05)."
+    ),
+    pgd_steps: int = typer.Option(3, help="PGD steps per batch (the shipped PGD model: 3)."),
     seed: int = typer.Option(0),
     label_attack: str = typer.Option(
         "", help="Remove training labels first (paper 003): 'targeted:Q', 'random:Q' or 'single'."

@@ -45,8 +45,8 @@ class TrainConfig:
     regime: Regime = Regime.NONE
     seed: int = 0
     l0_max_side: int = 12  # the black rectangle's sides are drawn in 1..l0_max_side pixels
-    pgd_eps: float = 0.1
-    pgd_steps: int = 5
+    pgd_eps: float = 0.05
+    pgd_steps: int = 3
     pgd_step_size: float | None = None  # default 2.5 * eps / steps (Madry et al.)
 
     def __post_init__(self) -> None:

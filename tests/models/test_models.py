@@ -177,3 +177,13 @@ def test_a_mistyped_model_name_lists_the_shipped_ones() -> None:
         resolve_model("double_mnist_nonee")
     with pytest.raises(DataNotFoundError, match="Checkpoint file missing"):
         resolve_model("runs/missing")  # a path: the file is what is missing
+
+
+def test_pgd_training_defaults_are_the_shipped_models() -> None:
+    """`mlrobust train --regime pgd` with no options trains like the shipped PGD model."""
+    _, info = shipped_checkpoint("double_mnist_pgd")
+    defaults = TrainConfig()
+    assert (defaults.pgd_eps, defaults.pgd_steps) == (
+        info.training["pgd_eps"],
+        info.training["pgd_steps"],
+    )
