@@ -88,6 +88,10 @@ def run(
         graph = load_graph(graph_source)
         if data.label_names != graph.labels:
             data = with_ancestors(data, graph)
+    if loaded.label_names:
+        from mlrobust.datasets import align_labels
+
+        data = align_labels(data, loaded.label_names)
     if data.num_labels != loaded.num_labels:
         raise InputError(
             f"The model predicts {loaded.num_labels} labels but the dataset has "

@@ -99,7 +99,7 @@ def _verify_model(
 ) -> None:
     import torch
 
-    from mlrobust.datasets import load_dataset
+    from mlrobust.datasets import align_labels, load_dataset
     from mlrobust.evaluate.models import load_model
     from mlrobust.rules import TopK, parse_rule
     from mlrobust.threats import LinfBall
@@ -114,6 +114,8 @@ def _verify_model(
     loaded = load_model(model_name, parse_rule(rule_text) if rule_text else None, data.input_shape)
     if loaded.net is None:
         raise InputError(f"{model_name} is {loaded.not_verifiable}; attack it instead.")
+    if loaded.label_names:  # matched by name, as in evaluate and attack run
+        data = align_labels(data, loaded.label_names)
     rule = loaded.rule
     if prop == "topk" and not isinstance(rule, TopK):
         raise InputError(

@@ -8,6 +8,7 @@ from mlrobust.datasets.base import MultiLabelDataset
 from mlrobust.datasets.compose import (
     FASHION_LABELS,
     MNIST_LABELS,
+    align_labels,
     double_mnist,
     multi_fashion,
     with_ancestors,
@@ -18,6 +19,7 @@ from mlrobust.datasets.registry import load_dataset
 from mlrobust.datasets.samples import load_npz, save_npz, shipped_samples
 
 __all__ = [
+    "align_labels",
     "FASHION_LABELS",
     "MNIST_LABELS",
     "MultiLabelDataset",

@@ -193,3 +193,29 @@ def with_ancestors(dataset: MultiLabelDataset, graph) -> MultiLabelDataset:  # n
         label_names=names,
         info={**dataset.info, "labels": "with ancestors"},
     )
+
+
+def align_labels(dataset: MultiLabelDataset, model_labels: tuple[str, ...]) -> MultiLabelDataset:
+    """The dataset in the model's label order, matched by name. A dataset with fewer labels is
+    fine (the model's other labels are OFF in its ground truth); a label the model does not know
+    is an error that lists every such label."""
+    if tuple(dataset.label_names) == tuple(model_labels):
+        return dataset
+    unknown = [name for name in dataset.label_names if name not in model_labels]
+    if unknown:
+        raise InputError(
+            f"The dataset's labels {unknown} are not among the model's {list(model_labels)}; "
+            "rename them to the model's names or pick a matching model."
+        )
+    columns = torch.tensor([model_labels.index(n) for n in dataset.label_names], dtype=torch.long)
+    y = torch.zeros(len(dataset), len(model_labels), dtype=torch.bool)
+    y[:, columns] = dataset.y
+    return MultiLabelDataset(
+        name=dataset.name,
+        x=dataset.x,
+        y=y,
+        masks=dataset.masks,
+        objects=columns[dataset.objects] if dataset.objects.numel() else dataset.objects,
+        label_names=tuple(model_labels),
+        info={**dataset.info, "labels": "aligned to the model's by name"},
+    )

@@ -104,13 +104,8 @@ def evaluate(
         ref: (models or {}).get(ref) or load_model(ref, config.rule, data.input_shape)
         for ref in config.models
     }
+    data_for = {ref: _model_data(ref, m, data, config.dataset) for ref, m in loaded.items()}
     for ref, m in loaded.items():
-        if m.num_labels != data.num_labels:
-            raise InputError(
-                f"The model {ref} predicts {m.num_labels} labels but the dataset "
-                f"{config.dataset!r} has {data.num_labels}; pass a dataset (and "
-                "graph) matching the model's labels."
-            )
         if models and ref in models:
             T.register_model(m)
     for ref in config.models:
@@ -119,12 +114,34 @@ def evaluate(
     ex = executor or make_executor(config.workers, kind=config.executor, address=config.ray_address)
     try:
         return [
-            _evaluate_model(config, loaded[ref], data, ex, progress or LogProgress(), fresh)
+            _evaluate_model(
+                config, loaded[ref], data_for[ref], ex, progress or LogProgress(), fresh
+            )
             for ref in config.models
         ]
     finally:
         if own:
             ex.close()
+
+
+def _model_data(ref: str, model: LoadedModel, data: Any, dataset: str) -> Any:
+    """The dataset in the model's labels: matched by name where the model has names (a subset
+    is fine), else the label counts must agree."""
+    from mlrobust.datasets import align_labels
+
+    if model.label_names:
+        if model.num_labels != len(model.label_names):
+            raise InputError(
+                f"The model {ref} has {model.num_labels} outputs but names "
+                f"{len(model.label_names)} labels; fix its metadata."
+            )
+        return align_labels(data, model.label_names)
+    if model.num_labels != data.num_labels:
+        raise InputError(
+            f"The model {ref} predicts {model.num_labels} labels but the dataset {dataset!r} "
+            f"has {data.num_labels}; pass a dataset (and graph) matching the model's labels."
+        )
+    return data
 
 
 def evaluate_model(

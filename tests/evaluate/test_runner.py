@@ -148,11 +148,16 @@ def test_unknown_names_list_the_available(tmp_path: Path) -> None:
         evaluate(replace(tiny_config(tmp_path), verifier="z3"))
 
 
-def test_label_count_mismatch(tmp_path: Path) -> None:
-    cfg = tiny_config(tmp_path)
-    other = tiny_checkpoint(tmp_path / "five.safetensors", labels=5)
-    with pytest.raises(InputError, match="predicts 5 labels but the dataset .* has 4"):
-        evaluate(replace(cfg, models=(str(other),)))
+def test_labels_are_matched_by_name(tmp_path: Path) -> None:
+    cfg = replace(tiny_config(tmp_path), eps=(0.01,))
+    # the dataset's labels 0-3 are a subset of the model's 0-4: fine, matched by name
+    five = tiny_checkpoint(tmp_path / "five.safetensors", labels=5)
+    (rep,) = evaluate(replace(cfg, models=(str(five),)))
+    assert rep.result.label_names == ("0", "1", "2", "3", "4")
+    # label 3 is unknown to a 3-label model: named, nothing evaluated
+    three = tiny_checkpoint(tmp_path / "three.safetensors", labels=3)
+    with pytest.raises(InputError, match=r"labels \['3'\] are not among the model's"):
+        evaluate(replace(cfg, models=(str(three),)))
 
 
 def test_unwritable_report_folder(tmp_path: Path) -> None:

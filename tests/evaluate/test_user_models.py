@@ -159,3 +159,35 @@ def test_verify_and_attack_commands_take_factories(tmp_path: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     assert json.loads(out.read_text())["rows"][0]["attack"] == "mla-u"
+
+
+def test_a_dataset_with_a_subset_of_the_labels_is_matched_by_name(tmp_path: Path) -> None:
+    """Every command matches labels by name: fewer labels are fine, unknown ones are named."""
+    from PIL import Image
+
+    from tests.evaluate.helpers import tiny_checkpoint
+
+    ckpt = tiny_checkpoint(tmp_path / "m.safetensors")  # labels "0".."3"
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("L", (4, 4), color=40 * i).save(folder / f"{i}.png")
+    (folder / "labels.csv").write_text("filename,labels\n0.png,2\n1.png,0;2\n2.png,0\n")
+    common = ["--dataset", str(folder), "-n", "3"]
+    evaluate_args = ["evaluate", str(ckpt), *common, "--eps", "0.05", "--attacks", "mla-u"]
+    evaluate_args += ["--sizes", "1", "--steps", "5", "--workers", "1", "--no-layered"]
+    out = tmp_path / "rep"
+    res = CliRunner().invoke(app, [*evaluate_args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(
+        app,
+        ["attack", "run", str(ckpt), *common, "--attacks", "mla-u", "--eps", "0.05"]
+        + ["--sizes", "1", "--out", str(tmp_path / "a.json")],
+    )
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["verify", "--model", str(ckpt), *common, "--eps", "0.01"])
+    assert res.exit_code == 0, res.output
+    (folder / "labels.csv").write_text("filename,labels\n0.png,cat\n1.png,0\n2.png,0\n")
+    for args in (evaluate_args, ["verify", "--model", str(ckpt), *common]):
+        res = CliRunner().invoke(app, [*args, "--out", str(out)] if args[0] == "evaluate" else args)
+        assert res.exit_code == 2 and "labels ['cat'] are not among the model's" in res.output
