@@ -23,7 +23,9 @@ def layered_command(
     bisections: int = typer.Option(4, help="Binary-search probes per layer (naive)."),
     milp_timeout: float = typer.Option(5.0, help="Seconds per MILP call."),
     time_limit: float = typer.Option(120.0, help="Seconds per image for the search."),
-    out: Path = typer.Option(Path("layered_out"), help="Folder for heatmap PNGs and CSV."),
+    out: Path = typer.Option(
+        Path("reports/layered"), help="Folder for heatmap PNGs and CSV (beside evaluate's)."
+    ),
 ) -> None:
     """Synthesise certified layered epsilons (paper 000): target = left digit, perturbed
     object = right digit; writes one heatmap PNG per image and a summary CSV."""

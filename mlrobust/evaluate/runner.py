@@ -23,7 +23,7 @@ from mlrobust.engine import Executor, LogProgress, Progress, Row, Store, make_ex
 from mlrobust.errors import InputError
 from mlrobust.evaluate import tasks as T
 from mlrobust.evaluate.config import EvaluationConfig, model_name
-from mlrobust.evaluate.layered import run_layered
+from mlrobust.evaluate.layered import layered_images
 from mlrobust.evaluate.models import LoadedModel, load_model
 from mlrobust.metrics.robustness import (
     EvaluationResult,
@@ -209,7 +209,7 @@ def _evaluate_model(
         correct = (pred == data.y).all(1).tolist()
         _run_attacks(config, model, x, store, ex, progress, name)
         _run_cells(config, model, x, store, ex, progress, name)
-        layered = _layered(config, model, data)
+        layered = _layered(config, model, data, store, ex, progress, name)
         result = _collect(config, model, data, store, clean, correct, layered)
         files = write_evaluation_report(result, folder)
         return ModelReport(result, folder, files)
@@ -323,11 +323,43 @@ def _cell_rows(task: T.CellTask, cells: list[dict[str, Any]]) -> list[Row]:
 
 
 def _layered(
-    config: EvaluationConfig, model: LoadedModel, data: Any
+    config: EvaluationConfig,
+    model: LoadedModel,
+    data: Any,
+    store: Store,
+    ex: Executor,
+    progress: Progress,
+    name: str,
 ) -> list[dict[str, Any]] | None:
+    """One unit per image on the run engine: a progress bar, workers, and a re-run resumes."""
     if not config.layered or model.net is None:
         return None
-    return run_layered(model, data, config.layered_samples, config.verifier_timeout_s)
+    images = layered_images(model, data, config.layered_samples)
+    if images is None:
+        return None
+    tasks = [
+        T.LayeredTask(
+            model_ref=model.ref,
+            rule=model.rule,
+            input_shape=model.input_shape,
+            image=i,
+            data=data.subset([i]),
+            timeout_s=config.verifier_timeout_s,
+        )
+        for i in images
+    ]
+    run_pending(
+        ex,
+        T.run_layered_task,
+        tasks,
+        store,
+        key=lambda t: f"layered/img={t.image}",
+        rows=lambda t, row: [(f"layered/img={t.image}", "layered", row)],
+        progress=progress,
+        description=f"{name}: layered eps",
+    )
+    stored = store.payloads("layered")
+    return [stored[f"layered/img={i}"] for i in images]
 
 
 def _collect(

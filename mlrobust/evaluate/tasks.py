@@ -254,3 +254,22 @@ def _recheck(
     idx = torch.arange(len(labels))
     flipped = adv[idx, torch.tensor(labels, dtype=torch.long)] != clean[labels]
     return [bool(a and b) for a, b in zip(inside, flipped, strict=True)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayeredTask:
+    """Layered-epsilon synthesis of one image (``data``: that image alone)."""
+
+    model_ref: str
+    rule: DecisionRule
+    input_shape: tuple[int, int, int]
+    image: int
+    data: Any
+    timeout_s: float
+
+
+def run_layered_task(task: LayeredTask) -> dict[str, Any]:
+    from mlrobust.evaluate.layered import layered_row
+
+    model = _model(task.model_ref, task.rule, task.input_shape)
+    return layered_row(model, task.data, 0, task.image, task.timeout_s)
