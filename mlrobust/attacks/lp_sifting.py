@@ -140,7 +140,7 @@ def sift_min_linf(
             "within its round / time limit; raise time_limit or use LPMethod.SIMPLEX."
         )
     lam, s = best
-    log.warning(
+    log.debug(  # the attack folds these into one summary line per call
         "MLA-LP sifting stopped early: feasible step with ||r||_inf = %.6g, optimum "
         ">= %.6g (gap %.2e)",
         1 / lam,

@@ -144,7 +144,7 @@ def test_sifting_infeasible_and_trivial():
 
 def test_sifting_round_limit_returns_certified_feasible_point(caplog):
     a, b = _wide_lp(10, 3000, 5)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.DEBUG):  # the attack folds these into one summary line
         sol = sift_min_linf(a, b, max_rounds=2)
     z_opt = np.abs(solve_min_linf(a, b, method=LPMethod.SIMPLEX).r).max()
     z = np.abs(sol.r).max()
@@ -214,3 +214,22 @@ def test_a_solver_error_costs_only_its_sample(monkeypatch, caplog):
     assert res.success.tolist() == [True, False, True]
     assert torch.equal(res.x_adv[1], x[1])
     assert "1 of 3 samples failed" in caplog.text and "sample 1: HiGHS" in caplog.text
+
+
+def test_unsolved_lps_are_one_summary_line_per_call(monkeypatch, caplog):
+    import mlrobust.attacks.mla_lp as mla_lp
+
+    real = mla_lp.solve_min_linf
+
+    def stopped_early(*args, **kwargs):  # type: ignore[no-untyped-def]
+        sol = real(*args, **kwargs)
+        return replace(sol, lower_bound=-1.0)  # a gap of at least 1: not solved
+
+    monkeypatch.setattr(mla_lp, "solve_min_linf", stopped_early)
+    model = tiny_cnn(6, seed=5)
+    x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(6))
+    goal = AttackGoal.random(3, 6, size=1, seed=7)
+    with caplog.at_level(logging.WARNING):
+        MLALP(MLALPConfig())(model, x, goal, LinfBall(0.5))
+    lines = [r for r in caplog.records if "not solved to optimality" in r.getMessage()]
+    assert len(lines) == 1 and "3 LP(s)" in lines[0].getMessage()
