@@ -16,7 +16,8 @@ import typer
 from rich.table import Table
 
 from mlrobust.attacks import AttackGoal, available_attacks, get_attack
-from mlrobust.cli.common import console, friendly_errors
+from mlrobust.cli.common import Bars, console, friendly_errors, progress_bar
+from mlrobust.engine import SerialExecutor, Store, run_pending
 from mlrobust.errors import InputError
 from mlrobust.metrics import attack_row
 from mlrobust.rules import TopK, parse_rule
@@ -98,28 +99,61 @@ def run(
             f"{data.num_labels}; pass a dataset (and --graph) matching the model's labels."
         )
     x, num_labels = data.x, data.num_labels
-
-    rows = []
+    goals = {}
     for size in (int(s) for s in _floats(sizes)):
         # under top-k, attack the predicted labels (hide a detected object), as evaluate does
         allowed = decision.predict(predict_logits(model, x)) if isinstance(decision, TopK) else None
-        goal = AttackGoal.random(
+        goals[size] = AttackGoal.random(
             len(x), num_labels, size=size, seed=seed, rule=decision, allowed=allowed, graph=graph
         )
-        for radius in _floats(eps):
-            threat = LinfBall(radius) if norm == "linf" else L2Ball(radius)
-            for name in names:
-                try:
-                    result = get_attack(name)(model, x, goal, threat)
-                except InputError as exc:  # e.g. an l2 ball for an l_inf-only attack
-                    typer.echo(f"skipped {name} at eps={radius}: {exc}", err=True)
-                    continue
-                rows.append(
-                    {"attack": name, "eps": radius, "size": size, **attack_row(x, result, graph)}
-                )
+    units = [(size, r, name) for size in goals for r in _floats(eps) for name in names]
+
+    def run_unit(unit: tuple[int, float, str]) -> dict:
+        size, radius, name = unit
+        threat = LinfBall(radius) if norm == "linf" else L2Ball(radius)
+        try:
+            result = get_attack(name)(model, x, goals[size], threat)
+        except InputError as exc:  # e.g. an l2 ball for an l_inf-only attack
+            return {"attack": name, "eps": radius, "size": size, "skipped": str(exc)}
+        return {"attack": name, "eps": radius, "size": size, **attack_row(x, result, graph)}
+
+    # every finished unit is stored at once (OUT.sqlite beside OUT): a killed run loses only
+    # the unit in flight, and the same command resumes
+    settings = [ref, dataset, split, n, norm, str(decision), graph_source, seed, len(x)]
+    store = Store(out.with_suffix(".sqlite"), json.dumps(settings), _MISMATCH)
+    try:
+        with progress_bar() as bars:
+            run_pending(
+                SerialExecutor(),
+                run_unit,
+                units,
+                store,
+                key=_unit_key,
+                rows=lambda u, row: [(_unit_key(u), "attack", row)],
+                progress=Bars(bars),
+                description="attacks",
+            )
+        stored = store.payloads("attack")
+    finally:
+        store.close()
+    rows = []
+    for unit in units:
+        row = stored[_unit_key(unit)]
+        if "skipped" in row:
+            typer.echo(f"skipped {row['attack']} at eps={row['eps']}: {row['skipped']}", err=True)
+        else:
+            rows.append(row)
     _print_table(rows)
     out.write_text(json.dumps({"checkpoint": str(checkpoint), "rows": rows}, indent=1))
     typer.echo(f"wrote {out}")
+
+
+_MISMATCH = "Use another --out file, or delete its .sqlite to start afresh."
+
+
+def _unit_key(unit: tuple[int, float, str]) -> str:
+    size, radius, name = unit
+    return f"attack/{name}/eps={radius!r}/size={size}"
 
 
 @app.command("list")

@@ -11,7 +11,14 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from mlrobust.errors import MLRobustError
 
@@ -56,3 +63,18 @@ def progress_bar() -> Iterator[Progress]:
         transient=False,
     ) as progress:
         yield progress
+
+
+class Bars:
+    """The run engine's progress sink (:class:`mlrobust.engine.Progress`) as rich bars."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._p = progress
+        self._task: TaskID | None = None
+
+    def start(self, description: str, total: int, completed: int) -> None:
+        self._task = self._p.add_task(description, total=total, completed=completed)
+
+    def advance(self, n: int = 1) -> None:
+        if self._task is not None:
+            self._p.advance(self._task, n)

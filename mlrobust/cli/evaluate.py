@@ -13,27 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import Progress as RichProgress
-from rich.progress import TaskID
 from rich.table import Table
 
-from mlrobust.cli.common import console, friendly_errors, progress_bar
+from mlrobust.cli.common import Bars, console, friendly_errors, progress_bar
 from mlrobust.errors import InputError
-
-
-class _Bars:
-    """The runner's progress sink as rich bars with ETA."""
-
-    def __init__(self, progress: RichProgress) -> None:
-        self._p = progress
-        self._task: TaskID | None = None
-
-    def start(self, description: str, total: int, completed: int) -> None:
-        self._task = self._p.add_task(description, total=total, completed=completed)
-
-    def advance(self, n: int = 1) -> None:
-        if self._task is not None:
-            self._p.advance(self._task, n)
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -130,7 +113,7 @@ def evaluate_command(
         {k: v for k, v in given.items() if v is not None}, base=cfg, source="command line"
     )
     with progress_bar() as bars:
-        reports = evaluate(cfg, progress=_Bars(bars), fresh=fresh)
+        reports = evaluate(cfg, progress=Bars(bars), fresh=fresh)
     for rep in reports:
         _print_summary(rep.result)
         console.print(f"report: {rep.folder / 'index.html'}")

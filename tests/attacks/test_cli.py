@@ -69,3 +69,48 @@ def test_attack_run_label_mismatch_is_a_clear_error(tmp_path):
     )
     assert result.exit_code == 2
     assert "labels" in result.output and "Traceback" not in result.output
+
+
+def test_attack_run_stores_units_resumes_and_ignores_thread_count(tmp_path, monkeypatch):
+    """A killed run keeps its finished units (OUT.sqlite) and the same command resumes; the
+    numbers do not depend on the torch thread count."""
+    import sqlite3
+    from contextlib import closing
+
+    import mlrobust.cli.attack as attack_cli
+
+    ckpt = str(_checkpoint(tmp_path))
+    args = ["attack", "run", ckpt, "--attacks", "mla-u,mla-c", "--eps", "0.02,0.05"]
+    args += ["--sizes", "1", "-n", "6", "--out", str(tmp_path / "a.json")]
+    real = attack_cli.get_attack
+    calls: list[str] = []
+
+    def dies_on_third(name, **kw):  # type: ignore[no-untyped-def]
+        calls.append(name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as a Ctrl-C in the middle of the run
+        return real(name, **kw)
+
+    monkeypatch.setattr(attack_cli, "get_attack", dies_on_third)
+    CliRunner().invoke(app, args)
+    with closing(sqlite3.connect(tmp_path / "a.sqlite")) as db:
+        assert db.execute("SELECT COUNT(*) FROM cells").fetchone()[0] == 2
+    calls.clear()
+    monkeypatch.setattr(
+        attack_cli, "get_attack", lambda name, **kw: (calls.append(name), real(name, **kw))[1]
+    )
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert len(calls) == 2  # only the two units left
+    resumed = json.loads((tmp_path / "a.json").read_text())["rows"]
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        out = tmp_path / f"t{threads}.json"
+        res = CliRunner().invoke(app, [*args[:-1], str(out)])
+        assert res.exit_code == 0, res.output
+        assert _without_seconds(json.loads(out.read_text())["rows"]) == _without_seconds(resumed)
+    torch.set_num_threads(1)
+
+
+def _without_seconds(rows):  # type: ignore[no-untyped-def]
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
