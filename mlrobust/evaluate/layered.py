@@ -47,5 +47,6 @@ def layered_row(
         "eps": res.eps.tolist(),
         "layers": prob.layers.tolist(),
         "verdict": res.final_verdict.value,
+        "w_eps": res.size,
         "seconds": res.seconds,
     }

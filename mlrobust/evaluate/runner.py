@@ -30,8 +30,10 @@ from mlrobust.metrics.robustness import (
     final_verdict,
     propagate_over_eps,
     robustness_rows,
+    summary_rows,
     timing_totals,
 )
+from mlrobust.models import predict_logits
 from mlrobust.rules import DecisionRule
 
 log = logging.getLogger(__name__)
@@ -87,16 +89,17 @@ def evaluate(
     from mlrobust.datasets import load_dataset
 
     check_names(config)
-    if data is None:
-        data = load_dataset(
+    if data is None:  # the whole split, for the clean quality; the first n are evaluated
+        full = load_dataset(
             config.dataset,
             config.split,
-            config.n,
+            None,
             seed=config.seed,
             skip_bad_images=config.skip_bad_images,
         )
     else:
-        data = data.subset(slice(0, config.n))
+        full = data
+    data = full.subset(slice(0, config.n))
     if len(data) < config.n:
         log.warning("dataset has only %d images; evaluating those", len(data))
     # every model loads before any folder is made: a bad model leaves nothing half-written
@@ -105,6 +108,7 @@ def evaluate(
         for ref in config.models
     }
     data_for = {ref: _model_data(ref, m, data, config.dataset) for ref, m in loaded.items()}
+    full_for = {ref: _model_data(ref, m, full, config.dataset) for ref, m in loaded.items()}
     for ref, m in loaded.items():
         if models and ref in models:
             T.register_model(m)
@@ -115,7 +119,13 @@ def evaluate(
     try:
         return [
             _evaluate_model(
-                config, loaded[ref], data_for[ref], ex, progress or LogProgress(), fresh
+                config,
+                loaded[ref],
+                data_for[ref],
+                full_for[ref],
+                ex,
+                progress or LogProgress(),
+                fresh,
             )
             for ref in config.models
         ]
@@ -190,6 +200,7 @@ def _evaluate_model(
     config: EvaluationConfig,
     model: LoadedModel,
     data: Any,
+    full: Any,
     ex: Executor,
     progress: Progress,
     fresh: bool,
@@ -207,10 +218,20 @@ def _evaluate_model(
         pred = model.rule.predict(logits)
         clean = quality_report(torch.sigmoid(logits), pred, data.y)
         correct = (pred == data.y).all(1).tolist()
+        full_logits = predict_logits(model.module, full.x)
+        clean_full = {
+            "images": float(len(full)),
+            **quality_report(torch.sigmoid(full_logits), model.rule.predict(full_logits), full.y),
+        }
         _run_attacks(config, model, x, store, ex, progress, name)
         _run_cells(config, model, x, store, ex, progress, name)
         layered = _layered(config, model, data, store, ex, progress, name)
         result = _collect(config, model, data, store, clean, correct, layered)
+        result = replace(
+            result,
+            clean_full=clean_full,
+            summary=tuple(summary_rows(result.robustness, result.attack_table, result.layered)),
+        )
         files = write_evaluation_report(result, folder)
         return ModelReport(result, folder, files)
     finally:

@@ -40,6 +40,8 @@ class EvaluationResult:
     versions: dict[str, str]
     layered: tuple[dict[str, Any], ...] | None = None
     notes: tuple[str, ...] = field(default=())
+    clean_full: dict[str, float] | None = None
+    summary: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,7 +62,39 @@ class EvaluationResult:
             "versions": self.versions,
             "layered": None if self.layered is None else list(self.layered),
             "notes": list(self.notes),
+            "clean_full": self.clean_full,
+            "summary": list(self.summary),
         }
+
+
+def summary_rows(
+    robustness: Sequence[dict[str, Any]],
+    attack_table: Sequence[dict[str, Any]],
+    layered: Sequence[dict[str, Any]] | None,
+) -> list[dict[str, Any]]:
+    """The report's one quotable table, per eps: certified and empirical robust accuracy, the
+    decided share of the cells (VERIFIED + FALSIFIED), the attack with the best FR_N (over
+    attacks and |Omega|) with its FR_S and NT_R, and the mean certified layered w.eps (the same
+    on every row: layered synthesis has no eps grid)."""
+    w_eps = [r["w_eps"] for r in layered or () if r.get("w_eps") is not None]
+    rows = []
+    for r in robustness:
+        at = [a for a in attack_table if a["eps"] == r["eps"] and a.get("FR_N") is not None]
+        best = max(at, key=lambda a: a["FR_N"], default=None)
+        rows.append(
+            {
+                "eps": r["eps"],
+                "certified_accuracy": r["certified_accuracy"],
+                "empirical_accuracy": r["empirical_accuracy"],
+                "decided": (r["verified"] + r["falsified"]) / r["cells"] if r["cells"] else None,
+                "best_attack": None if best is None else f"{best['attack']} |Ω|={best['size']}",
+                "FR_N": None if best is None else best["FR_N"],
+                "FR_S": None if best is None else best.get("FR_S"),
+                "NT_R": None if best is None else best.get("NT_R"),
+                "layered_w_eps": sum(w_eps) / len(w_eps) if w_eps else None,
+            }
+        )
+    return rows
 
 
 def final_verdict(cell: dict[str, Any]) -> Verdict:

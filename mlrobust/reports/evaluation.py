@@ -22,6 +22,17 @@ from mlrobust.reports.figures import b64, new_figure, png_bytes, save
 logger = logging.getLogger(__name__)
 
 ATTACK_COLUMNS = ("attack", "size", "eps", "FR_N", "FR_S", "NT_R", "SSIM", "linf", "seconds")
+SUMMARY_COLUMNS = (
+    "eps",
+    "certified_accuracy",
+    "empirical_accuracy",
+    "decided",
+    "best_attack",
+    "FR_N",
+    "FR_S",
+    "NT_R",
+    "layered_w_eps",
+)
 ROBUSTNESS_COLUMNS = (
     "eps",
     "cells",
@@ -162,9 +173,20 @@ pre{background:#f7f7f7;padding:.6em;overflow:auto}
 {{ r.n_images }} images, {{ r.label_names|length }} labels, eps grid {{ r.eps|join(", ") }}
 (l<sub>∞</sub> on [0,1] pixels).</p>
 {% for n in r.notes %}<div class="note">{{ n }}</div>{% endfor %}
+{% if r.summary %}<h2>Summary</h2>
+<p>Per eps: robust accuracy proven (certified, a lower bound) and not refuted by any attack
+(empirical, an upper bound), the share of cells decided (VERIFIED or FALSIFIED), the attack with
+the highest fooling rate and its FR_S and NT_R{% if r.summary[0].layered_w_eps is not none %},
+and the mean certified layered w.eps over {{ r.layered|length }} image(s){% endif %}.</p>
+<div class="wide"><table id="summary"><tr>{% for c in sum_cols %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in r.summary %}<tr>{% for c in sum_cols %}<td>{{ fmt(row[c]) }}</td>{% endfor %}
+</tr>{% endfor %}</table></div>{% endif %}
 <h2>Clean quality</h2>
-<table><tr>{% for k in r.clean %}<th>{{ k }}</th>{% endfor %}</tr>
-<tr>{% for v in r.clean.values() %}<td>{{ fmt(v) }}</td>{% endfor %}</tr></table>
+<table><tr><th>images</th>{% for k in r.clean %}<th>{{ k }}</th>{% endfor %}</tr>
+{% if r.clean_full %}<tr><td>full {{ r.config.split }} split ({{ r.clean_full.images|int }})</td>
+{% for k in r.clean %}<td>{{ fmt(r.clean_full[k]) }}</td>{% endfor %}</tr>{% endif %}
+<tr><td>the {{ r.n_images }} evaluated</td>
+{% for v in r.clean.values() %}<td>{{ fmt(v) }}</td>{% endfor %}</tr></table>
 <h2>Certified versus empirical robustness</h2>
 <p>Each (image, eps, property) cell is VERIFIED (a verifier proved it), FALSIFIED (an attack
 witness, re-checked by a forward pass of the model) or UNKNOWN. A property is one label decision
@@ -207,12 +229,14 @@ file.</p>
 
 
 def fmt(value: Any) -> str:
+    """One spelling for "no value" in every table: a dash, whether the metric is missing
+    (None: no label graph) or a mean over no successes (nan)."""
     if value is None:
         return "–"
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
+        return "–" if math.isnan(value) else f"{value:.4g}"
     return str(value)
 
 
@@ -269,6 +293,7 @@ def write_evaluation_report(result: EvaluationResult, folder: str | Path) -> tup
         fmt=fmt,
         rob_cols=ROBUSTNESS_COLUMNS,
         att_cols=ATTACK_COLUMNS,
+        sum_cols=SUMMARY_COLUMNS,
         imgs={k: b64(v) for k, v in pngs.items()},
         schema=result.to_json()["schema_version"],
         config=json.dumps(result.config, indent=1),

@@ -153,3 +153,31 @@ def test_compare_errors(tmp_path: Path) -> None:
     (tmp_path / "results.json").write_text('{"schema": "other"}')
     with pytest.raises(CorruptFileError, match="schema version 1"):
         write_comparison([tmp_path], tmp_path / "out")
+
+
+def test_summary_table_by_hand(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from mlrobust.metrics.robustness import summary_rows
+
+    base = _result()
+    lay = ({**base.layered[0], "w_eps": 0.08}, {**base.layered[0], "w_eps": 0.04})  # type: ignore[index]
+    attacks = (*base.attack_table, {**base.attack_table[1], "attack": "mla-c", "FR_N": 0.75})
+    rows = summary_rows(base.robustness, attacks, lay)
+    assert [r["eps"] for r in rows] == [0.01, 0.02]
+    # eps 0.02: 2 verified + 1 falsified of 4 cells decided; mla-c has the best FR_N there
+    assert rows[1]["decided"] == 0.75 and rows[1]["best_attack"] == "mla-c |Ω|=1"
+    assert rows[1]["FR_N"] == 0.75 and rows[0]["decided"] == 1.0
+    assert rows[1]["certified_accuracy"] == base.robustness[1]["certified_accuracy"]
+    assert rows[0]["layered_w_eps"] == pytest.approx(0.06)
+    result = replace(
+        base,
+        summary=tuple(rows),
+        clean_full={"images": 300.0, "subset_accuracy": 0.9, "mAP": 0.95},
+        config={"models": ["m"], "split": "test"},
+    )
+    write_evaluation_report(result, tmp_path)
+    html = (tmp_path / "index.html").read_text()
+    assert html.index('id="summary"') < html.index("Clean quality")  # at the top
+    assert "full test split (300)" in html and "the 4 evaluated" in html
+    assert ">nan<" not in html  # empty metrics are a dash everywhere
