@@ -30,7 +30,7 @@ def _floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError as exc:
-        raise typer.BadParameter(f"expected comma-separated numbers, got {text!r}") from exc
+        raise InputError(f"expected comma-separated numbers, got {text!r}") from exc
 
 
 @app.command("run")
@@ -77,9 +77,9 @@ def run(
     names = [a.strip() for a in attacks.split(",") if a.strip()]
     unknown = sorted(set(names) - set(available_attacks()))
     if unknown:
-        raise typer.BadParameter(f"unknown attacks {unknown}; see `mlrobust attack list`")
+        raise InputError(f"unknown attacks {unknown}; see `mlrobust attack list`")
     if norm not in ("linf", "l2"):
-        raise typer.BadParameter("--norm must be linf or l2")
+        raise InputError("--norm must be linf or l2")
     data = load_dataset(dataset, split, n, skip_bad_images=skip_bad_images)
     ref = with_weights(checkpoint, weights) if weights is not None else checkpoint
     loaded = load_model(ref, parse_rule(rule) if rule else None, data.input_shape)

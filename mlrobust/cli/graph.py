@@ -18,7 +18,7 @@ def _load(source: str):  # noqa: ANN202 - LabelGraph, imported lazily to keep th
     try:
         return load_graph(source)
     except MLRobustError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        _fail(exc)  # one "error:" line and exit 2, as every command
 
 
 def _fail(exc: MLRobustError) -> None:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import typer
 
-from mlrobust.errors import MLRobustError
+from mlrobust.cli.common import friendly_errors
+from mlrobust.errors import InputError, MLRobustError
 
 
+@friendly_errors
 def layered_command(
     model: str = typer.Option("double_mnist_none", help="Shipped model name or checkpoint path."),
     n: int = typer.Option(
@@ -43,16 +45,16 @@ def layered_command(
     from mlrobust.synthesis.cases import layered_case, pick_images
 
     if method not in ("guided", "naive"):
-        raise typer.BadParameter(f"unknown method {method!r}; use guided or naive.")
+        raise InputError(f"unknown method {method!r}; use guided or naive.")
     try:
         cw, lw = CuttingWeights(cutting.lower()), LayerWeights(weights.lower())
     except ValueError:
-        raise typer.BadParameter(
+        raise InputError(
             f"unknown cutting {cutting!r} or weights {weights!r}; use "
             "fixed|sensitivity and uniform|decreasing."
         ) from None
     if n < 1 or milp_timeout <= 0 or time_limit <= 0:
-        raise typer.BadParameter("--n, --milp-timeout and --time-limit must be positive.")
+        raise InputError("--n, --milp-timeout and --time-limit must be positive.")
     try:
         net, _ = resolve_model(model)
         ds = shipped_samples()

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import typer
 
+from mlrobust.cli.common import friendly_errors
 from mlrobust.errors import InputError, MLRobustError
 from mlrobust.solvers import Backend
 from mlrobust.verify.milp import Tightening
 from mlrobust.verify.protocol import Verifier
 
 
+@friendly_errors
 def verify(
     onnx: Path = typer.Option(None, "--onnx", help="ONNX network (VNN-COMP mode)."),
     vnnlib: Path = typer.Option(None, "--vnnlib", help="VNN-LIB 1.0 property (.vnnlib or .gz)."),
@@ -58,12 +60,12 @@ def verify(
         level = Tightening[tightening.upper()]
         solver = Backend(backend.lower())
     except (KeyError, ValueError):
-        raise typer.BadParameter(
+        raise InputError(
             f"unknown tightening {tightening!r} or backend {backend!r}; use "
             "interval|crown|lp|mip and highs|gurobi|mosek."
         ) from None
     if timeout <= 0:
-        raise typer.BadParameter("--timeout must be > 0 seconds.")
+        raise InputError("--timeout must be > 0 seconds.")
     try:
         chosen = verifier_for(verifier, tightening=level, backend=solver, bab=bab)
         if onnx is not None or vnnlib is not None:

@@ -102,3 +102,19 @@ def test_without_a_terminal_tables_do_not_wrap_at_80(monkeypatch: pytest.MonkeyP
             return True
 
     assert _width(Tty()) is None  # a terminal keeps its own width
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["attack", "run", "double_mnist_none", "--norm", "l3"], "--norm must be linf or l2"),
+        (["attack", "run", "double_mnist_none", "--eps", "a,b"], "comma-separated numbers"),
+        (["layered", "--method", "magic"], "unknown method 'magic'"),
+        (["verify", "--timeout", "0", "--model", "double_mnist_none"], "--timeout must be > 0"),
+        (["graph", "show", "no-such-graph"], "no-such-graph"),
+    ],
+)
+def test_bad_options_are_one_error_line_in_every_command(args: list[str], message: str) -> None:
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert "Usage:" not in res.output and "╭" not in res.output  # not click's boxed usage error
