@@ -12,6 +12,7 @@ A worker loads each model once (cache keyed by reference) and times its componen
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -162,6 +163,11 @@ def run_cell_task(task: CellTask) -> list[dict[str, Any]]:
         for ok in _recheck(model, res.x_adv, xs, labels, clean, task.eps)
     ]
     t_attack = time.perf_counter() - t0
+    # how close the falsifier came: the property's value at its final point (>= 0: violated)
+    with torch.no_grad():
+        adv_logits = model.module(res.x_adv).double()
+    closest = [float(spec.value(adv_logits[j : j + 1])[0]) for j, (_, spec) in enumerate(props)]
+    proven: list[float | None] = [None] * len(props)
     todo = [
         j for j in range(len(props)) if task.verify_falsified or attack_v[j] != Verdict.FALSIFIED
     ]
@@ -174,6 +180,8 @@ def run_cell_task(task: CellTask) -> list[dict[str, Any]]:
     elif todo:
         for j, r in zip(todo, _verify(task, model, [props[j][1] for j in todo]), strict=True):
             ver_v[j] = r.verdict
+            if math.isfinite(r.objective_bound):
+                proven[j] = float(r.objective_bound)
             if r.verdict is Verdict.FALSIFIED and not _witness_flips(
                 task, model, r, labels[j], clean
             ):
@@ -198,6 +206,9 @@ def run_cell_task(task: CellTask) -> list[dict[str, Any]]:
             "label": c,
             "attack": attack_v[j].value,
             "verifier": None if ver_v[j] is None else ver_v[j].value,  # type: ignore[union-attr]
+            # distance to an answer: VERIFIED needs proven_bound < 0, FALSIFIED attack_value >= 0
+            "proven_bound": proven[j],
+            "attack_value": closest[j],
             "timing": dict(spent),
         }
         for j, c in enumerate(labels)

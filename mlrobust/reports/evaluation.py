@@ -45,7 +45,18 @@ ROBUSTNESS_COLUMNS = (
     "certified_accuracy",
     "empirical_accuracy",
 )
-CELL_COLUMNS = ("image", "eps", "label", "attack", "verifier", "verdict")
+CELL_COLUMNS = (
+    "image",
+    "eps",
+    "label",
+    "attack",
+    "verifier",
+    "verdict",
+    "proven_bound",
+    "attack_value",
+)
+#: UNKNOWN cells listed in the page (all of them are in cells.csv)
+UNKNOWN_SHOWN = 30
 
 
 def fooling_rate_figure(rows: Sequence[dict[str, Any]]) -> Figure:
@@ -198,6 +209,16 @@ also needs the clean prediction to be correct. The gap between them is UNKNOWN, 
 </tr>{% endfor %}</table></div>
 <figure><img id="plot-robustness" alt="certified vs empirical robust accuracy"
 src="data:image/png;base64,{{ imgs.robustness }}"></figure>
+{% if unknown %}<h2>UNKNOWN cells: how far from an answer</h2>
+<p>A cell is VERIFIED once the proven upper bound of its property's value falls below 0 and
+FALSIFIED once an attack reaches a value of 0 or more; the true maximum lies between the two
+columns. Closest to an answer first (the {{ unknown|length }} of {{ n_unknown }} shown; all in
+cells.csv).</p>
+<table><tr><th>image</th><th>eps</th><th>label</th><th>best attack value</th>
+<th>proven bound</th></tr>
+{% for c in unknown %}<tr><td>{{ c.image }}</td><td>{{ fmt(c.eps) }}</td><td>{{ c.label }}</td>
+<td>{{ fmt(c.attack_value) }}</td><td>{{ fmt(c.proven_bound) }}</td></tr>{% endfor %}
+</table>{% endif %}
 <h2>Attacks (paper 001 Table 1 style)</h2>
 <p>FR_N: share of images whose whole target set Ω flipped; FR_S: successes whose prediction is
 consistent with the label graph (only with a graph); NT_R: share of labels outside the target set
@@ -244,6 +265,14 @@ def _num(v: Any) -> float:
     return math.nan if v is None else float(v)
 
 
+def distance(cell: dict[str, Any]) -> float:
+    """How far an UNKNOWN cell stayed from an answer: the smaller of what the attack still
+    lacked (its best value up to 0) and what the proof still lacked (its bound down to 0)."""
+    gaps = [-cell["attack_value"]] if cell.get("attack_value") is not None else []
+    gaps += [cell["proven_bound"]] if cell.get("proven_bound") is not None else []
+    return max(min(gaps), 0.0) if gaps else math.inf
+
+
 def write_csv(path: Path, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -288,12 +317,15 @@ def write_evaluation_report(result: EvaluationResult, folder: str | Path) -> tup
     (folder / "results.json").write_text(
         json.dumps(json_safe(result.to_json()), indent=1, allow_nan=False), encoding="utf-8"
     )
+    unknown = sorted((c for c in result.cells if c["verdict"] == "unknown"), key=distance)
     page = _TEMPLATE.render(
         r=result,
         fmt=fmt,
         rob_cols=ROBUSTNESS_COLUMNS,
         att_cols=ATTACK_COLUMNS,
         sum_cols=SUMMARY_COLUMNS,
+        unknown=unknown[:UNKNOWN_SHOWN],
+        n_unknown=len(unknown),
         imgs={k: b64(v) for k, v in pngs.items()},
         schema=result.to_json()["schema_version"],
         config=json.dumps(result.config, indent=1),

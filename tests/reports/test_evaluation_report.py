@@ -181,3 +181,25 @@ def test_summary_table_by_hand(tmp_path: Path) -> None:
     assert html.index('id="summary"') < html.index("Clean quality")  # at the top
     assert "full test split (300)" in html and "the 4 evaluated" in html
     assert ">nan<" not in html  # empty metrics are a dash everywhere
+
+
+def test_unknown_cells_show_their_distance_to_an_answer(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from mlrobust.reports.evaluation import distance
+
+    near = {"attack_value": -0.01, "proven_bound": 2.0}  # the attack almost flipped it
+    far = {"attack_value": -3.0, "proven_bound": 0.5}  # the proof lacks 0.5
+    assert distance(near) == pytest.approx(0.01) and distance(far) == 0.5
+    assert distance({"attack_value": -1.0, "proven_bound": None}) == 1.0  # no verifier ran
+    base = _result()
+    cells = tuple(
+        {**c, **near} if c["verdict"] == "unknown" else c
+        for c in base.cells
+    )
+    write_evaluation_report(replace(base, cells=cells), tmp_path)
+    html = (tmp_path / "index.html").read_text()
+    assert "how far from an answer" in html and "<td>-0.01</td>" in html
+    with (tmp_path / "cells.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if r["verdict"] == "unknown"]
+    assert rows and all(r["proven_bound"] and r["attack_value"] for r in rows)
