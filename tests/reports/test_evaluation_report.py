@@ -193,10 +193,7 @@ def test_unknown_cells_show_their_distance_to_an_answer(tmp_path: Path) -> None:
     assert distance(near) == pytest.approx(0.01) and distance(far) == 0.5
     assert distance({"attack_value": -1.0, "proven_bound": None}) == 1.0  # no verifier ran
     base = _result()
-    cells = tuple(
-        {**c, **near} if c["verdict"] == "unknown" else c
-        for c in base.cells
-    )
+    cells = tuple({**c, **near} if c["verdict"] == "unknown" else c for c in base.cells)
     write_evaluation_report(replace(base, cells=cells), tmp_path)
     html = (tmp_path / "index.html").read_text()
     assert "how far from an answer" in html and "<td>-0.01</td>" in html
