@@ -46,7 +46,8 @@ def two_nodes(tmp_path: Path) -> Iterator[str]:
 
 def _start_two_nodes(tmp_path: Path, port: int, common: list[str]) -> Iterator[str]:
     env = {**os.environ}
-    short = tempfile.mkdtemp(prefix="mlr")  # Ray's socket paths must stay under 107 characters
+    # a temp dir per node, short: Ray's socket paths must stay under 107 characters
+    short, short2 = tempfile.mkdtemp(prefix="mlr"), tempfile.mkdtemp(prefix="mlr")
     try:
         subprocess.run(
             [str(RAY), "start", "--head", f"--port={port}", f"--temp-dir={short}"]
@@ -57,7 +58,8 @@ def _start_two_nodes(tmp_path: Path, port: int, common: list[str]) -> Iterator[s
             timeout=120,
         )
         subprocess.run(
-            [str(RAY), "start", f"--address=127.0.0.1:{port}", '--resources={"spare": 1}'] + common,
+            [str(RAY), "start", f"--address=127.0.0.1:{port}", '--resources={"spare": 1}']
+            + [f"--temp-dir={short2}", *common],
             check=True,
             capture_output=True,
             env=env,
@@ -67,6 +69,7 @@ def _start_two_nodes(tmp_path: Path, port: int, common: list[str]) -> Iterator[s
     finally:
         subprocess.run([str(RAY), "stop", "--force"], capture_output=True, env=env, timeout=120)
         shutil.rmtree(short, ignore_errors=True)
+        shutil.rmtree(short2, ignore_errors=True)
 
 
 def _spare_raylet() -> int:

@@ -2,8 +2,8 @@
 evaluation grid, Ray's overhead per unit, the store's write rate, and a driver-side simulation
 of a 64-worker cluster (fake cells that sleep).
 
-    PYTHONPATH=. python benchmarks/executors.py            # all parts (a few minutes)
-    PYTHONPATH=. python benchmarks/executors.py --skip-grid  # the cheap parts only
+    PYTHONPATH=. python benchmarks/scale_out.py            # all parts (a few minutes)
+    PYTHONPATH=. python benchmarks/scale_out.py --skip-grid  # the cheap parts only
 """
 
 from __future__ import annotations
@@ -40,47 +40,66 @@ def _run(ex, units: list[Nap], folder: Path) -> float:
 
 
 def grid(tmp: Path) -> dict:
-    """The default evaluation of one shipped model (8 images, 4 eps, 2 attacks, |Omega| 1 and
-    2, layered epsilons on 2 images) with 2 workers of each kind; Ray's start-up (a local
-    instance, its workers importing torch) is inside its time."""
+    """The default evaluation of one shipped model (8 images x 4 eps = 32 cells, 2 attacks,
+    |Omega| 1 and 2, layered epsilons on 2 images) on the process pool and on a local Ray with
+    1 and 2 workers; Ray's start-up (a local instance, its workers importing torch) is timed
+    apart. Cells per minute count the 64 property cells."""
     from mlrobust.evaluate import EvaluationConfig, evaluate
 
-    cfg = EvaluationConfig(models=("double_mnist_none",), workers=2)
     out: dict = {}
-    t0 = time.perf_counter()
-    (pool,) = evaluate(replace(cfg, out_dir=tmp / "pool"))
-    out["pool_s"] = round(time.perf_counter() - t0, 2)
-    t0 = time.perf_counter()
-    ex = RayExecutor(num_cpus=2)
-    _run(ex, [Nap(str(i), 0.0) for i in range(4)], tmp / "ray-warm")  # workers up
-    out["ray_startup_s"] = round(time.perf_counter() - t0, 2)
-    try:
+    reference = None
+    for workers in (1, 2):
+        cfg = EvaluationConfig(models=("double_mnist_none",), workers=workers)
         t0 = time.perf_counter()
-        (ray,) = evaluate(replace(cfg, out_dir=tmp / "ray"), executor=ex)
-        out["ray_s"] = round(time.perf_counter() - t0, 2)
-    finally:
-        ex.close()
-
-    def cells(rep) -> list:  # type: ignore[no-untyped-def]
-        return sorted((c["image"], c["eps"], c["label"], c["verdict"]) for c in rep.result.cells)
-
-    out["same_cells"] = cells(pool) == cells(ray)
-    out["ray_over_pool"] = round(out["ray_s"] / out["pool_s"], 3)
-    out["ray_with_startup_over_pool"] = round(
-        (out["ray_s"] + out["ray_startup_s"]) / out["pool_s"], 3
-    )
+        (pool,) = evaluate(replace(cfg, out_dir=tmp / f"pool{workers}"))
+        pool_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ex = RayExecutor(num_cpus=workers)
+        _run(ex, [Nap(str(i), 0.0) for i in range(2 * workers)], tmp / f"warm{workers}")
+        startup = time.perf_counter() - t0
+        try:
+            t0 = time.perf_counter()
+            (ray,) = evaluate(replace(cfg, out_dir=tmp / f"ray{workers}"), executor=ex)
+            ray_s = time.perf_counter() - t0
+        finally:
+            ex.close()
+        cells = _cells(pool)
+        reference = reference or cells
+        n = len(pool.result.cells)
+        out[f"{workers}_workers"] = {
+            "pool_s": round(pool_s, 2),
+            "ray_s": round(ray_s, 2),
+            "ray_startup_s": round(startup, 2),
+            "pool_cells_per_min": round(60 * n / pool_s, 1),
+            "ray_cells_per_min": round(60 * n / ray_s, 1),
+            "ray_over_pool": round(ray_s / pool_s, 3),
+            "same_cells": cells == _cells(ray) == reference,
+        }
     return out
 
 
-def overhead(tmp: Path, units: int = 200) -> dict:
-    """Seconds Ray adds per unit once its workers run (no-op units, 2 CPUs)."""
+def _cells(rep) -> list:  # type: ignore[no-untyped-def]
+    return sorted((c["image"], c["eps"], c["label"], c["verdict"]) for c in rep.result.cells)
+
+
+def overhead(tmp: Path, units: int = 200, trips: int = 50) -> dict:
+    """Once Ray's workers run (2 CPUs): seconds per no-op unit in a stream of ``units`` (the
+    engine's way, 4 in flight), and the round trip of one empty task submitted alone."""
     ex = RayExecutor(num_cpus=2)
     try:
         _run(ex, [Nap(str(i), 0.0) for i in range(20)], tmp / "warm")  # start the workers
         wall = _run(ex, [Nap(str(i), 0.0) for i in range(units)], tmp / "ray")
+        t0 = time.perf_counter()
+        for i in range(trips):
+            list(ex.map_unordered(nap, [Nap(str(i), 0.0)]))
+        trip = (time.perf_counter() - t0) / trips
     finally:
         ex.close()
-    return {"units": units, "per_unit_ms": round(1000 * wall / units, 2)}
+    return {
+        "units": units,
+        "per_unit_ms": round(1000 * wall / units, 2),
+        "round_trip_ms": round(1000 * trip, 2),
+    }
 
 
 def store_rate(tmp: Path, seconds: float = 3.0) -> dict:
