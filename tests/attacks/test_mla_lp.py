@@ -144,7 +144,7 @@ def test_sifting_infeasible_and_trivial():
 
 def test_sifting_round_limit_returns_certified_feasible_point(caplog):
     a, b = _wide_lp(10, 3000, 5)
-    with caplog.at_level(logging.DEBUG):  # the attack folds these into one summary line
+    with caplog.at_level(logging.DEBUG, logger="mlrobust.attacks.lp_sifting"):  # DEBUG: folded
         sol = sift_min_linf(a, b, max_rounds=2)
     z_opt = np.abs(solve_min_linf(a, b, method=LPMethod.SIMPLEX).r).max()
     z = np.abs(sol.r).max()
