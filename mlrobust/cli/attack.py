@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import typer
@@ -174,8 +173,7 @@ def _print_table(rows: list[dict]) -> None:
 
 
 def _fmt(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
-    return str(value)
+    # one dash for "no value", as in the reports (None: no graph; nan: no successes)
+    from mlrobust.reports.evaluation import fmt
+
+    return fmt(value)
