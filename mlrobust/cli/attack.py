@@ -68,7 +68,7 @@ def run(
 ) -> None:
     """Attack a model on a dataset over an eps grid and target-set sizes."""
     from mlrobust.datasets import load_dataset, with_ancestors
-    from mlrobust.evaluate.models import load_model
+    from mlrobust.evaluate.models import dataset_for, load_model
     from mlrobust.graphs import load_graph
     from mlrobust.models import predict_logits
     from mlrobust.models.user import with_weights
@@ -88,15 +88,7 @@ def run(
         graph = load_graph(graph_source)
         if data.label_names != graph.labels:
             data = with_ancestors(data, graph)
-    if loaded.label_names:
-        from mlrobust.datasets import align_labels
-
-        data = align_labels(data, loaded.label_names)
-    if data.num_labels != loaded.num_labels:
-        raise InputError(
-            f"The model predicts {loaded.num_labels} labels but the dataset has "
-            f"{data.num_labels}; pass a dataset (and --graph) matching the model's labels."
-        )
+    data = dataset_for(loaded, data, dataset)
     x, num_labels = data.x, data.num_labels
     goals = {}
     for size in (int(s) for s in _floats(sizes)):
@@ -163,17 +155,12 @@ def list_attacks() -> None:
 
 
 def _print_table(rows: list[dict]) -> None:
+    from mlrobust.reports.evaluation import fmt  # here: matplotlib stays out of CLI start-up
+
     table = Table(title="Attack results (means over successes where applicable)")
     cols = ["attack", "eps", "size", "FR_N", "FR_S", "NT_R", "SSIM", "linf"]
     for c in cols:
         table.add_column(c)
     for r in rows:
-        table.add_row(*[_fmt(r.get(c)) for c in cols])
+        table.add_row(*[fmt(r.get(c)) for c in cols])  # one dash for no value, as the reports
     console.print(table)
-
-
-def _fmt(value: object) -> str:
-    # one dash for "no value", as in the reports (None: no graph; nan: no successes)
-    from mlrobust.reports.evaluation import fmt
-
-    return fmt(value)

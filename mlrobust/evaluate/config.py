@@ -30,6 +30,7 @@ except ModuleNotFoundError:  # Python 3.10: the same parser from PyPI
     import tomli as tomllib  # type: ignore[no-redef]
 
 import mlrobust
+from mlrobust.engine.executor import EXECUTORS
 from mlrobust.errors import CorruptFileError, InputError
 from mlrobust.rules import DecisionRule, parse_rule
 from mlrobust.verify.milp import Tightening
@@ -108,8 +109,10 @@ class EvaluationConfig:
             raise InputError("verifier_timeout_s must be positive.")
         if self.workers < 1:
             raise InputError(f"workers must be at least 1, got {self.workers}.")
-        if self.executor not in ("pool", "ray"):
-            raise InputError(f"executor must be 'pool' or 'ray', got {self.executor!r}.")
+        if self.executor not in EXECUTORS:
+            raise InputError(
+                f"executor must be one of {', '.join(EXECUTORS)}; got {self.executor!r}."
+            )
         names = [model_name(m) for m in self.models]
         if len(set(names)) != len(names):
             raise InputError(f"Two models share a report folder name: {names}; rename one file.")

@@ -106,6 +106,27 @@ def load_model(
     )
 
 
+def dataset_for(model: LoadedModel, data: Any, dataset: str) -> Any:
+    """``data`` in the model's labels: matched by name where the model has names (a subset is
+    fine, unknown labels are listed), else the label counts must agree. ``dataset``: its name,
+    for the message. Every command that pairs a model with a dataset goes through here."""
+    from mlrobust.datasets import align_labels
+
+    if model.label_names:
+        if model.num_labels != len(model.label_names):
+            raise InputError(
+                f"The model {model.ref} has {model.num_labels} outputs but names "
+                f"{len(model.label_names)} labels; fix its metadata."
+            )
+        return align_labels(data, model.label_names)
+    if model.num_labels != data.num_labels:
+        raise InputError(
+            f"The model {model.ref} predicts {model.num_labels} labels but the dataset {dataset!r} "
+            f"has {data.num_labels}; pass a dataset (and graph) matching the model's labels."
+        )
+    return data
+
+
 def model_from_module(
     ref: str,
     module: nn.Module,

@@ -24,7 +24,7 @@ from mlrobust.errors import InputError
 from mlrobust.evaluate import tasks as T
 from mlrobust.evaluate.config import EvaluationConfig, model_name
 from mlrobust.evaluate.layered import layered_images
-from mlrobust.evaluate.models import LoadedModel, load_model
+from mlrobust.evaluate.models import LoadedModel, dataset_for, load_model
 from mlrobust.metrics.robustness import (
     EvaluationResult,
     final_verdict,
@@ -107,8 +107,9 @@ def evaluate(
         ref: (models or {}).get(ref) or load_model(ref, config.rule, data.input_shape)
         for ref in config.models
     }
-    data_for = {ref: _model_data(ref, m, data, config.dataset) for ref, m in loaded.items()}
-    full_for = {ref: _model_data(ref, m, full, config.dataset) for ref, m in loaded.items()}
+    # each model's labels, matched once on the whole split; the evaluated images are its first n
+    full_for = {ref: dataset_for(m, full, config.dataset) for ref, m in loaded.items()}
+    data_for = {ref: d.subset(slice(0, config.n)) for ref, d in full_for.items()}
     for ref, m in loaded.items():
         if models and ref in models:
             T.register_model(m)
@@ -132,26 +133,6 @@ def evaluate(
     finally:
         if own:
             ex.close()
-
-
-def _model_data(ref: str, model: LoadedModel, data: Any, dataset: str) -> Any:
-    """The dataset in the model's labels: matched by name where the model has names (a subset
-    is fine), else the label counts must agree."""
-    from mlrobust.datasets import align_labels
-
-    if model.label_names:
-        if model.num_labels != len(model.label_names):
-            raise InputError(
-                f"The model {ref} has {model.num_labels} outputs but names "
-                f"{len(model.label_names)} labels; fix its metadata."
-            )
-        return align_labels(data, model.label_names)
-    if model.num_labels != data.num_labels:
-        raise InputError(
-            f"The model {ref} predicts {model.num_labels} labels but the dataset {dataset!r} "
-            f"has {data.num_labels}; pass a dataset (and graph) matching the model's labels."
-        )
-    return data
 
 
 def evaluate_model(
@@ -184,8 +165,8 @@ def evaluate_model(
     if isinstance(dataset, MultiLabelDataset):
         data = dataset
     else:
-        data = load_dataset(
-            str(dataset), base.split, base.n, seed=base.seed, skip_bad_images=base.skip_bad_images
+        data = load_dataset(  # the whole split, as evaluate() loads it: clean quality on it
+            str(dataset), base.split, None, seed=base.seed, skip_bad_images=base.skip_bad_images
         )
     decision = rule or base.rule or Threshold(0.5)
     cfg = replace(base, models=(name,), workers=1, executor="pool", rule=decision)
