@@ -43,15 +43,17 @@ def run(
     weights: str = typer.Option(
         None, help="weights for a factory model (.safetensors, .pt state dict)"
     ),
-    dataset: str = typer.Option("samples", help="dataset name, .npz file or image folder"),
+    dataset: str = typer.Option(
+        "samples", help="dataset name, voc:PATH, coco:PATH, .npz file or image folder"
+    ),
     graph_source: str = typer.Option(
         "",
         "--graph",
-        help="label graph for GMLA and FR_S: a "
-        "prebuilt name (voc, coco, nuswide, fashion_mnist, "
-        "cifar10) or a graph JSON file",
+        help="label graph for GMLA and FR_S: a prebuilt name (voc, coco, nuswide, "
+        "fashion_mnist, cifar10), a graph JSON file, or none (default: the prebuilt graph "
+        "whose nodes are the model's labels, if any)",
     ),
-    split: str = typer.Option("test"),
+    split: str = typer.Option("test", help="dataset split"),
     n: int = typer.Option(100, "-n", "--n", help="number of images"),
     skip_bad_images: bool = typer.Option(
         False, "--skip-bad-images", help="leave out images that cannot be decoded (else: error)"
@@ -67,8 +69,8 @@ def run(
     out: Path = typer.Option(Path("attack.json"), help="JSON file for all numbers"),
 ) -> None:
     """Attack a model on a dataset over an eps grid and target-set sizes."""
-    from mlrobust.datasets import load_dataset, with_ancestors
-    from mlrobust.evaluate.models import dataset_for, load_model
+    from mlrobust.datasets import load_dataset
+    from mlrobust.evaluate.models import common_shape, dataset_for, graph_for, load_model
     from mlrobust.graphs import load_graph
     from mlrobust.models import predict_logits
     from mlrobust.models.user import with_weights
@@ -79,16 +81,15 @@ def run(
         raise InputError(f"unknown attacks {unknown}; see `mlrobust attack list`")
     if norm not in ("linf", "l2"):
         raise InputError("--norm must be linf or l2")
-    data = load_dataset(dataset, split, n, skip_bad_images=skip_bad_images)
     ref = with_weights(checkpoint, weights) if weights is not None else checkpoint
+    data = load_dataset(
+        dataset, split, n, skip_bad_images=skip_bad_images, shape=common_shape([ref])
+    )
     loaded = load_model(ref, parse_rule(rule) if rule else None, data.input_shape)
     model, decision = loaded.module, loaded.rule
-    graph = None
-    if graph_source:
-        graph = load_graph(graph_source)
-        if data.label_names != graph.labels:
-            data = with_ancestors(data, graph)
-    data = dataset_for(loaded, data, dataset)
+    graph_source = graph_for(graph_source, loaded, data)
+    graph = load_graph(graph_source) if graph_source else None
+    data = dataset_for(loaded, data, dataset, graph)
     x, num_labels = data.x, data.num_labels
     goals = {}
     for size in (int(s) for s in _floats(sizes)):

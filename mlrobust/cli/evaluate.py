@@ -23,6 +23,25 @@ def _split(text: str | None) -> list[str] | None:
     return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _shown(key: str) -> str:
+    """The built-in default of config key ``key`` as --help shows it (the options default to
+    None so that a --config file can fill them; the value shown is what applies without one)."""
+    from dataclasses import MISSING, fields
+    from enum import Enum
+
+    from mlrobust.evaluate.config import EvaluationConfig
+
+    f = next(f for f in fields(EvaluationConfig) if f.name == key)
+    value = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc,operator]
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, Enum):
+        return value.name.lower()
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if value != "" else "none"
+
+
 @friendly_errors
 def evaluate_command(
     models: list[str] = typer.Argument(
@@ -40,35 +59,78 @@ def evaluate_command(
         "--config",
         help="TOML file with EvaluationConfig keys; options given here override it",
     ),
-    dataset: str = typer.Option(None, help="samples, double_mnist, multi_fashion, .npz, folder"),
-    split: str = typer.Option(None),
-    n: int = typer.Option(None, "-n", "--n", help="number of images"),
+    dataset: str = typer.Option(
+        None,
+        help="samples, double_mnist, multi_fashion, voc:PATH, coco:PATH, .npz or an image folder",
+        show_default=_shown("dataset"),
+    ),
+    split: str = typer.Option(None, help="dataset split", show_default=_shown("split")),
+    n: int = typer.Option(None, "-n", "--n", help="number of images", show_default=_shown("n")),
     skip_bad_images: bool = typer.Option(
-        None, "--skip-bad-images", help="leave out images that cannot be decoded (else: error)"
+        None,
+        "--skip-bad-images",
+        help="leave out images that cannot be decoded (else: error)",
+        show_default=_shown("skip_bad_images"),
     ),
-    graph: str = typer.Option(None, help="label graph: prebuilt name or JSON (GMLA, FR_S)"),
-    rule: str = typer.Option(None, help="decision rule threshold:T or topk:K (ONNX models)"),
-    attacks: str = typer.Option(None, help="comma-separated attacks for the attack table"),
-    eps: str = typer.Option(None, help="comma-separated l_inf radii"),
-    sizes: str = typer.Option(None, help="comma-separated target-set sizes |Omega|"),
-    falsifier: str = typer.Option(None, help="attack that searches witnesses per cell"),
-    verifier: str = typer.Option(None, help="verifier name (milp, crown, plugins)"),
-    timeout: float = typer.Option(None, help="verifier time limit per (image, eps) [s]"),
-    tightening: str = typer.Option(None, help="interval, crown, lp or mip"),
-    steps: int = typer.Option(None, help="attack iterations"),
+    graph: str = typer.Option(
+        None,
+        help="label graph for GMLA and FR_S: prebuilt name or JSON (default: the prebuilt graph "
+        "whose labels match the dataset's, if any)",
+    ),
+    rule: str = typer.Option(
+        None, help="decision rule threshold:T or topk:K (default: the model's own rule)"
+    ),
+    attacks: str = typer.Option(
+        None, help="comma-separated attacks for the attack table", show_default=_shown("attacks")
+    ),
+    eps: str = typer.Option(None, help="comma-separated l_inf radii", show_default=_shown("eps")),
+    sizes: str = typer.Option(
+        None, help="comma-separated target-set sizes |Omega|", show_default=_shown("target_sizes")
+    ),
+    falsifier: str = typer.Option(
+        None, help="attack that searches witnesses per cell", show_default=_shown("falsifier")
+    ),
+    verifier: str = typer.Option(
+        None, help="verifier name (milp, crown, plugins)", show_default=_shown("verifier")
+    ),
+    timeout: float = typer.Option(
+        None,
+        help="verifier time limit per (image, eps), seconds",
+        show_default=_shown("verifier_timeout_s"),
+    ),
+    tightening: str = typer.Option(
+        None, help="interval, crown, lp or mip", show_default=_shown("tightening")
+    ),
+    steps: int = typer.Option(None, help="attack iterations", show_default=_shown("attack_steps")),
     verify_falsified: bool = typer.Option(
-        None, "--verify-falsified/--skip-falsified", help="also verify cells an attack falsified"
+        None,
+        "--verify-falsified/--skip-falsified",
+        help="also verify cells an attack falsified",
+        show_default=_shown("verify_falsified"),
     ),
-    layered: bool = typer.Option(None, "--layered/--no-layered"),
-    workers: int = typer.Option(None, help="worker processes (1 = in this process)"),
+    layered: bool = typer.Option(
+        None,
+        "--layered/--no-layered",
+        help="layered-epsilon synthesis on a few images (top-k models, datasets with masks)",
+        show_default=_shown("layered"),
+    ),
+    workers: int = typer.Option(
+        None, help="worker processes (1 = in this process)", show_default=_shown("workers")
+    ),
     executor: str = typer.Option(
-        None, help="pool (this machine's processes) or ray (a local Ray or a cluster)"
+        None,
+        help="pool (this machine's processes) or ray (a local Ray or a cluster)",
+        show_default=_shown("executor"),
     ),
     ray_address: str = typer.Option(
         None, help="Ray cluster to join: HOST:PORT, ray://HOST:PORT or auto (--executor ray)"
     ),
-    seed: int = typer.Option(None),
-    out: Path = typer.Option(None, help="reports folder (one subfolder per model)"),
+    seed: int = typer.Option(
+        None, help="seed of the target sets and verifier restarts", show_default=_shown("seed")
+    ),
+    out: Path = typer.Option(
+        None, help="reports folder (one subfolder per model)", show_default=_shown("out_dir")
+    ),
     fresh: bool = typer.Option(False, help="discard stored cells instead of resuming"),
 ) -> None:
     """Attack and verify models; write reports/<model>/index.html, results.json, CSV, PNG.

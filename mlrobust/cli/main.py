@@ -40,7 +40,7 @@ def run() -> None:
 
 def _register() -> None:
     # the command modules import this one for `app`, so they are loaded after it exists
-    from mlrobust.cli import attack, graph, portfolio
+    from mlrobust.cli import attack, data, graph, portfolio
     from mlrobust.cli import evaluate as evaluate_cli
     from mlrobust.cli import verify as verify_cli
     from mlrobust.cli.demo import demo_command
@@ -53,6 +53,7 @@ def _register() -> None:
     app.command("info")(info_command)
     app.command("partial-labels")(partial_labels_command)
     app.add_typer(attack.app, name="attack")
+    app.add_typer(data.app, name="data")
     app.add_typer(graph.app, name="graph")
     app.add_typer(portfolio.app, name="portfolio")
     app.command("verify")(verify_cli.verify)

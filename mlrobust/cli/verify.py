@@ -101,8 +101,8 @@ def _verify_model(
 ) -> None:
     import torch
 
-    from mlrobust.datasets import align_labels, load_dataset
-    from mlrobust.evaluate.models import load_model
+    from mlrobust.datasets import load_dataset
+    from mlrobust.evaluate.models import common_shape, dataset_for, load_model
     from mlrobust.rules import TopK, parse_rule
     from mlrobust.threats import LinfBall
     from mlrobust.verify.api import certify_labels
@@ -112,12 +112,14 @@ def _verify_model(
     if n < 1 or eps < 0:
         raise InputError("--n must be >= 1 and --eps >= 0.")
     torch.set_num_threads(1)
-    data = load_dataset(dataset, "test", n, skip_bad_images=skip_bad_images)
+    data = load_dataset(
+        dataset, "test", n, skip_bad_images=skip_bad_images, shape=common_shape([model_name])
+    )
     loaded = load_model(model_name, parse_rule(rule_text) if rule_text else None, data.input_shape)
     if loaded.net is None:
         raise InputError(f"{model_name} is {loaded.not_verifiable}; attack it instead.")
     if loaded.label_names:  # matched by name, as in evaluate and attack run
-        data = align_labels(data, loaded.label_names)
+        data = dataset_for(loaded, data, dataset)
     rule = loaded.rule
     if prop == "topk" and not isinstance(rule, TopK):
         raise InputError(

@@ -52,10 +52,12 @@ def image_folder(
     mode: str = "L",
     label_names: tuple[str, ...] | None = None,
     skip_bad_images: bool = False,
+    shape: tuple[int, int, int] | None = None,
 ) -> MultiLabelDataset:
     """Load a folder of images with their label lists (see module docstring). An image Pillow
     cannot decode (corrupt, truncated, empty) is an error naming it, or with
-    ``skip_bad_images`` is left out and counted in one warning."""
+    ``skip_bad_images`` is left out and counted in one warning. ``shape = (C, H, W)`` (the
+    model's input): images are converted to ``C`` channels and resized to ``H x W``."""
     from PIL import Image  # Pillow comes with matplotlib; imported here to keep startup light
 
     folder = Path(folder)
@@ -85,7 +87,10 @@ def image_folder(
         y[row, [index[lab] for lab in labs]] = True
         try:
             with Image.open(path) as img:
-                arrays.append(np.asarray(img.convert(mode), dtype=np.uint8))
+                img = img.convert(mode if shape is None else ("L" if shape[0] == 1 else "RGB"))
+                if shape is not None and img.size != (shape[2], shape[1]):
+                    img = img.resize((shape[2], shape[1]), Image.Resampling.BILINEAR)
+                arrays.append(np.asarray(img, dtype=np.uint8))
         except (OSError, ValueError, SyntaxError) as exc:  # Pillow's decode errors
             if not skip_bad_images:
                 raise CorruptFileError(

@@ -51,7 +51,8 @@ class EvaluationConfig:
         models: shipped model names, checkpoint paths (``.safetensors``/``.json``) or ``.onnx``.
         dataset, split, n: images to evaluate (``mlrobust.datasets.load_dataset``); the first n.
         skip_bad_images: leave out images of a folder that cannot be decoded (else an error).
-        graph: label graph (prebuilt name or JSON path) for GMLA and FR_S; ``""`` = none.
+        graph: label graph (prebuilt name or JSON path) for GMLA and FR_S; ``""`` = the
+            prebuilt graph whose nodes are the model's labels, if one is; ``"none"`` = none.
         rule: decision rule; ``None`` = the checkpoint's (required for ONNX models).
         attacks, attack_steps, target_sizes: the Table-1 attacks, their iterations and |Omega|.
         eps: the l_inf radii (on [0, 1] pixels), one axis of every result.

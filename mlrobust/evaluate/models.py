@@ -106,11 +106,56 @@ def load_model(
     )
 
 
-def dataset_for(model: LoadedModel, data: Any, dataset: str) -> Any:
+def declared_shape(ref: str) -> tuple[int, int, int] | None:
+    """The input ``(C, H, W)`` a shipped model or checkpoint declares (datasets in other sizes
+    are resized to it), or None for models that declare none (ONNX, ``.pt2``, factories)."""
+    from mlrobust.models.user import is_factory_ref
+
+    if ref.endswith((".onnx", ".pt2")) or is_factory_ref(ref):
+        return None
+    from mlrobust.models import resolve_model
+
+    return tuple(resolve_model(ref)[1].input_shape)  # type: ignore[return-value]
+
+
+def common_shape(refs: Any) -> tuple[int, int, int] | None:
+    """The one input shape the models ``refs`` declare (None if none declares one); models
+    that declare different shapes cannot share one dataset, which is an error."""
+    shapes = {s for s in (declared_shape(r) for r in refs) if s is not None}
+    if len(shapes) > 1:
+        raise InputError(
+            f"The models take images of different shapes {sorted(shapes)}; evaluate them in "
+            "separate runs (each run resizes the dataset once, to its models' shape)."
+        )
+    return next(iter(shapes), None)
+
+
+def graph_for(source: str, model: LoadedModel, data: Any) -> str:
+    """The label graph used with ``model``: ``source`` as given (a prebuilt name or a file),
+    none for ``"none"``, and for ``""`` the prebuilt graph the model's labels fit
+    (:func:`~mlrobust.graphs.prebuilt.matching_prebuilt`), if any."""
+    if source == "none":
+        return ""
+    if source:
+        return source
+    from mlrobust.graphs.prebuilt import matching_prebuilt
+
+    found = matching_prebuilt(model.label_names, tuple(data.label_names), model.num_labels)
+    if found:
+        log.info("label graph: prebuilt %r (it fits the model's labels)", found)
+    return found or ""
+
+
+def dataset_for(model: LoadedModel, data: Any, dataset: str, graph: Any = None) -> Any:
     """``data`` in the model's labels: matched by name where the model has names (a subset is
-    fine, unknown labels are listed), else the label counts must agree. ``dataset``: its name,
-    for the message. Every command that pairs a model with a dataset goes through here."""
-    from mlrobust.datasets import align_labels
+    fine, unknown labels are listed), else the label counts must agree. With a label ``graph``
+    (a :class:`~mlrobust.graphs.LabelGraph`) over more labels than the dataset's, the dataset's
+    labels are first extended to its ancestors. ``dataset``: its name, for the message. Every
+    command that pairs a model with a dataset goes through here."""
+    from mlrobust.datasets import align_labels, with_ancestors
+
+    if graph is not None and tuple(data.label_names) != tuple(graph.labels):
+        data = with_ancestors(data, graph)
 
     if model.label_names:
         if model.num_labels != len(model.label_names):

@@ -24,7 +24,13 @@ from mlrobust.errors import InputError
 from mlrobust.evaluate import tasks as T
 from mlrobust.evaluate.config import EvaluationConfig, model_name
 from mlrobust.evaluate.layered import layered_images
-from mlrobust.evaluate.models import LoadedModel, dataset_for, load_model
+from mlrobust.evaluate.models import (
+    LoadedModel,
+    common_shape,
+    dataset_for,
+    graph_for,
+    load_model,
+)
 from mlrobust.metrics.robustness import (
     EvaluationResult,
     final_verdict,
@@ -87,6 +93,7 @@ def evaluate(
     in-memory :class:`~mlrobust.datasets.MultiLabelDataset` instead of ``config.dataset``.
     """
     from mlrobust.datasets import load_dataset
+    from mlrobust.graphs import load_graph
 
     check_names(config)
     if data is None:  # the whole split, for the clean quality; the first n are evaluated
@@ -96,6 +103,7 @@ def evaluate(
             None,
             seed=config.seed,
             skip_bad_images=config.skip_bad_images,
+            shape=common_shape(r for r in config.models if r not in (models or {})),
         )
     else:
         full = data
@@ -107,8 +115,13 @@ def evaluate(
         ref: (models or {}).get(ref) or load_model(ref, config.rule, data.input_shape)
         for ref in config.models
     }
-    # each model's labels, matched once on the whole split; the evaluated images are its first n
-    full_for = {ref: dataset_for(m, full, config.dataset) for ref, m in loaded.items()}
+    # each model's label graph (given, or the prebuilt one its labels fit) and labels, matched
+    # once on the whole split; the evaluated images are its first n
+    graphs = {ref: graph_for(config.graph, m, full) for ref, m in loaded.items()}
+    full_for = {
+        ref: dataset_for(m, full, config.dataset, load_graph(graphs[ref]) if graphs[ref] else None)
+        for ref, m in loaded.items()
+    }
     data_for = {ref: d.subset(slice(0, config.n)) for ref, d in full_for.items()}
     for ref, m in loaded.items():
         if models and ref in models:
@@ -120,7 +133,7 @@ def evaluate(
     try:
         return [
             _evaluate_model(
-                config,
+                replace(config, graph=graphs[ref]),
                 loaded[ref],
                 data_for[ref],
                 full_for[ref],
@@ -361,7 +374,11 @@ def _layered(
         description=f"{name}: layered eps",
     )
     stored = store.payloads("layered")
-    return [stored[f"layered/img={i}"] for i in images]
+    # the grey image under each heatmap (3 decimals: a picture, not data)
+    return [
+        {**stored[f"layered/img={i}"], "pixels": data.x[i].mean(0).round(decimals=3).tolist()}
+        for i in images
+    ]
 
 
 def _collect(

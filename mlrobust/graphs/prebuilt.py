@@ -174,3 +174,20 @@ def load_graph(source: str | Path) -> LabelGraph:
             return from_openimages(path)
         return LabelGraph.load(path)
     return from_edges(path)
+
+
+def matching_prebuilt(
+    model_labels: tuple[str, ...] | None, data_labels: tuple[str, ...], n_outputs: int
+) -> str | None:
+    """The prebuilt graph a model fits, or None: the one whose nodes are exactly the model's
+    labels; for a model without label names (ONNX, ``.pt2``), the one with ``n_outputs`` nodes
+    whose leaves hold every dataset label (only if exactly one does)."""
+    fits = []
+    for name in sorted(PREBUILT):
+        graph = load_prebuilt(name)
+        if model_labels is not None:
+            if set(model_labels) == set(graph.labels):
+                return name
+        elif len(graph.labels) == n_outputs and set(data_labels) <= set(graph.leaves):
+            fits.append(name)
+    return fits[0] if len(fits) == 1 else None

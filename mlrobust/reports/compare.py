@@ -109,11 +109,11 @@ def write_comparison(
     results = [read_results(f) for f in folders]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    fig = new_figure(7.2, 4.6)
+    fig = new_figure(10.5, 4.6)
     ax = fig.add_subplot()
     for k, res in enumerate(results):
         draw_robustness(ax, res["robustness"], color=f"C{k % 10}", label=res["model"])
-    style_robustness_axes(ax, legend_fontsize="x-small")
+    style_robustness_axes(ax, legend_fontsize="x-small", legend_outside=True)
     fig.tight_layout()
     png = png_bytes(fig)
     rows = comparison_rows(results)

@@ -27,6 +27,7 @@ SUMMARY_COLUMNS = (
     "certified_accuracy",
     "empirical_accuracy",
     "decided",
+    "any_label_flipped",
     "best_attack",
     "FR_N",
     "FR_S",
@@ -59,36 +60,49 @@ CELL_COLUMNS = (
 UNKNOWN_SHOWN = 30
 
 
+#: marker and size per curve: identical curves (e.g. two attacks that both fool every image)
+#: stay visible as nested markers instead of hiding each other
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
 def fooling_rate_figure(rows: Sequence[dict[str, Any]]) -> Figure:
     """FR_N (solid) and FR_S (dashed, when a graph was given) against eps, one curve per
-    attack and |Omega| (paper 001 Figure 5)."""
+    attack and |Omega| (paper 001 Figure 5). The y-axis ends a little above the largest rate."""
     fig = new_figure()
     ax = fig.add_subplot()
     series: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for r in rows:
         series.setdefault((r["attack"], r["size"]), []).append(r)
+    top = 0.0
     for k, ((attack, size), rs) in enumerate(sorted(series.items())):
         rs = sorted(rs, key=lambda r: r["eps"])
         eps = [r["eps"] for r in rs]
+        style: dict[str, Any] = {
+            "color": f"C{k % 10}",
+            "markersize": max(11 - 1.5 * k, 3),
+            "markerfacecolor": "none",
+            "linewidth": max(2.4 - 0.3 * k, 0.8),
+        }
+        fr_n = [_num(r["FR_N"]) for r in rs]
         ax.plot(
-            eps,
-            [r["FR_N"] for r in rs],
-            marker="o",
-            color=f"C{k % 10}",
-            label=f"{attack}, |Ω|={size}",
+            eps, fr_n, marker=_MARKERS[k % len(_MARKERS)], label=f"{attack}, |Ω|={size}", **style
         )
+        values = fr_n
         if any(r.get("FR_S") is not None for r in rs):
+            fr_s = [_num(r.get("FR_S")) for r in rs]
             ax.plot(
                 eps,
-                [_num(r.get("FR_S")) for r in rs],
-                marker="x",
+                fr_s,
+                marker=_MARKERS[k % len(_MARKERS)],
                 linestyle="--",
-                color=f"C{k % 10}",
                 label=f"{attack}, |Ω|={size} (FR_S)",
+                **style,
             )
+            values = values + fr_s
+        top = max([top, *(v for v in values if not math.isnan(v))])
     ax.set_xlabel("eps (l_inf, [0,1] pixels)")
     ax.set_ylabel("fooling rate FR_N")
-    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylim(-0.02 * max(top, 0.05), min(1.02, max(top, 0.05) * 1.15))
     ax.grid(True, alpha=0.3)
     if series:
         ax.legend(fontsize="small")
@@ -107,13 +121,17 @@ def robustness_figure(rows: Sequence[dict[str, Any]], *, label: str = "") -> Fig
     return fig
 
 
-def style_robustness_axes(ax: Any, *, legend_fontsize: str) -> None:
-    """Axis labels, limits, grid and legend of a robust-accuracy-versus-eps plot."""
+def style_robustness_axes(ax: Any, *, legend_fontsize: str, legend_outside: bool = False) -> None:
+    """Axis labels, limits, grid and legend of a robust-accuracy-versus-eps plot
+    (``legend_outside``: right of the axes, for plots with many curves)."""
     ax.set_xlabel("eps (l_inf, [0,1] pixels)")
     ax.set_ylabel("robust accuracy")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=legend_fontsize)
+    if legend_outside:
+        ax.legend(fontsize=legend_fontsize, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=legend_fontsize)
 
 
 def draw_robustness(ax: Any, rows: Sequence[dict[str, Any]], *, color: str, label: str) -> None:
@@ -151,30 +169,37 @@ def timing_figure(timing: dict[str, float]) -> Figure:
 
 
 def layered_figure(rows: Sequence[dict[str, Any]]) -> Figure:
-    """Per image, the certified radius of every pixel (eps of its Chebyshev layer)."""
-    fig = new_figure(3.2 * len(rows) + 0.8, 3.0)
+    """Per image: the image in grey, every pixel coloured by the certified eps of its Chebyshev
+    layer (each image on its own colour scale, so inner layers do not look empty next to a
+    large outer one), the perturbed object outlined and w.eps in the title."""
+    fig = new_figure(3.3 * len(rows) + 0.4, 3.3)
     axes = fig.subplots(1, len(rows), squeeze=False)[0]
-    vmax = max(max(r["eps"]) for r in rows) or 1e-3
-    im = None
     for ax, r in zip(axes, rows, strict=True):
         eps = np.asarray(r["eps"], dtype=float)
         layers = np.asarray(r["layers"], dtype=int)
-        im = ax.imshow(eps[np.clip(layers, 0, eps.size - 1)], cmap="viridis", vmin=0, vmax=vmax)
-        ax.set_title(f"image {r['image']}, label {r['label']}", fontsize="small")
+        heat = eps[np.clip(layers, 0, eps.size - 1)]
+        if r.get("pixels") is not None:
+            ax.imshow(np.asarray(r["pixels"], dtype=float), cmap="gray", vmin=0, vmax=1)
+        im = ax.imshow(heat, cmap="viridis", alpha=0.7, vmin=0, vmax=max(float(heat.max()), 1e-6))
+        ax.contour(layers == 0, levels=[0.5], colors="white", linewidths=0.8)
+        w_eps = f", w.eps {r['w_eps']:.3g}" if r.get("w_eps") is not None else ""
+        ax.set_title(f"image {r['image']}, label {r['label']}{w_eps}", fontsize="small")
         ax.set_axis_off()
-    if im is not None:
-        fig.colorbar(im, ax=list(axes), shrink=0.8, label="certified eps")
+        fig.colorbar(im, ax=ax, shrink=0.75, label="certified eps")
     return fig
 
 
-_TEMPLATE = jinja2.Environment(autoescape=True).from_string(
+_ENV = jinja2.Environment(autoescape=True)
+# table headers: "empirical accuracy" may wrap between its words, "empirical_accuracy" not
+_ENV.filters["hd"] = lambda name: str(name).replace("_", " ")
+_TEMPLATE = _ENV.from_string(
     """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mlrobust evaluation: {{ r.model }}</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:.92em}
 td,th{border:1px solid #ccc;padding:.25em .55em;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+th{background:#f3f3f3;max-width:7em}td:first-child,th:first-child{text-align:left}
 .note{background:#fff6dd;border:1px solid #d9b84c;padding:.5em;margin:1em 0}
 div.wide{overflow-x:auto}img{max-width:100%}figure{margin:1em 0}
 pre{background:#f7f7f7;padding:.6em;overflow:auto}
@@ -186,14 +211,19 @@ pre{background:#f7f7f7;padding:.6em;overflow:auto}
 {% for n in r.notes %}<div class="note">{{ n }}</div>{% endfor %}
 {% if r.summary %}<h2>Summary</h2>
 <p>Per eps: robust accuracy proven (certified, a lower bound) and not refuted by any attack
-(empirical, an upper bound), the share of cells decided (VERIFIED or FALSIFIED), the attack with
-the highest fooling rate and its FR_S and NT_R{% if r.summary[0].layered_w_eps is not none %},
-and the mean certified layered w.eps over {{ r.layered|length }} image(s){% endif %}.</p>
-<div class="wide"><table id="summary"><tr>{% for c in sum_cols %}<th>{{ c }}</th>{% endfor %}</tr>
+(empirical, an upper bound), the share of cells decided (VERIFIED or FALSIFIED), the share of
+images with any label decision flipped by the per-cell falsifier, the attack with the highest
+fooling rate and its FR_S and NT_R{% if r.summary[0].layered_w_eps is not none %},
+and the mean certified layered w.eps over {{ r.layered|length }} image(s){% endif %}.
+The cells attack every label decision of an image, FR_N one random target set Ω of the
+attack table: with |Ω| = 1, FR_N above "any label flipped" means the table's attack found
+witnesses the per-cell falsifier missed.</p>
+<div class="wide"><table id="summary"><tr>
+{% for c in sum_cols %}<th>{{ c|hd }}</th>{% endfor %}</tr>
 {% for row in r.summary %}<tr>{% for c in sum_cols %}<td>{{ fmt(row[c]) }}</td>{% endfor %}
 </tr>{% endfor %}</table></div>{% endif %}
 <h2>Clean quality</h2>
-<table><tr><th>images</th>{% for k in r.clean %}<th>{{ k }}</th>{% endfor %}</tr>
+<table><tr><th>images</th>{% for k in r.clean %}<th>{{ k|hd }}</th>{% endfor %}</tr>
 {% if r.clean_full %}<tr><td>full {{ r.config.split }} split ({{ r.clean_full.images|int }})</td>
 {% for k in r.clean %}<td>{{ fmt(r.clean_full[k]) }}</td>{% endfor %}</tr>{% endif %}
 <tr><td>the {{ r.n_images }} evaluated</td>
@@ -204,7 +234,7 @@ witness, re-checked by a forward pass of the model) or UNKNOWN. A property is on
 of the clean prediction. An image counts as <em>certified</em> when all its cells are VERIFIED
 (lower bound) and <em>not falsified</em> when none is FALSIFIED (upper bound); robust accuracy
 also needs the clean prediction to be correct. The gap between them is UNKNOWN, never robust.</p>
-<div class="wide"><table><tr>{% for c in rob_cols %}<th>{{ c }}</th>{% endfor %}</tr>
+<div class="wide"><table><tr>{% for c in rob_cols %}<th>{{ c|hd }}</th>{% endfor %}</tr>
 {% for row in r.robustness %}<tr>{% for c in rob_cols %}<td>{{ fmt(row[c]) }}</td>{% endfor %}
 </tr>{% endfor %}</table></div>
 <figure><img id="plot-robustness" alt="certified vs empirical robust accuracy"
@@ -223,7 +253,7 @@ cells.csv).</p>
 <p>FR_N: share of images whose whole target set Ω flipped; FR_S: successes whose prediction is
 consistent with the label graph (only with a graph); NT_R: share of labels outside the target set
 that changed (over successes); SSIM and l<sub>∞</sub> over successes.</p>
-<table><tr>{% for c in att_cols %}<th>{{ c }}</th>{% endfor %}</tr>
+<table><tr>{% for c in att_cols %}<th>{{ c|hd }}</th>{% endfor %}</tr>
 {% for row in r.attack_table %}<tr>{% for c in att_cols %}<td>{{ fmt(row.get(c)) }}</td>
 {% endfor %}</tr>{% endfor %}</table>
 {% if imgs.fooling %}<figure><img id="plot-fooling" alt="fooling rate vs eps"
@@ -231,7 +261,8 @@ src="data:image/png;base64,{{ imgs.fooling }}"></figure>{% endif %}
 <h2>Layered epsilons</h2>
 {% if imgs.layered %}<figure><img id="plot-layered" alt="layered epsilon heatmaps"
 src="data:image/png;base64,{{ imgs.layered }}"><figcaption>Certified radius per pixel (the eps
-of its Chebyshev layer around the object).</figcaption></figure>
+of its Chebyshev layer around the perturbed object, outlined in white), over the image; each
+image has its own colour scale.</figcaption></figure>
 {% else %}<p>Not computed in this run.</p>{% endif %}
 <h2>Time per component</h2>
 <table><tr><th>component</th><th>seconds</th></tr>

@@ -54,3 +54,17 @@ def test_config_errors_are_one_line(tmp_path: Path) -> None:
     assert "unknown key(s) 'workerz'" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(app, ["evaluate", "--verifier", "z3", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "available: attack, crown, milp" in res.output
+
+
+def test_help_shows_the_built_in_defaults() -> None:
+    import re
+
+    res = CliRunner().invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    text = re.sub(r"\s+", " ", res.output)
+    for shown in ("[default: (8)]", "[default: (0.002,0.005,0.01,0.02)]", "[default: (interval)]"):
+        assert shown in text, shown
+    # every option says what it does
+    options = re.findall(r"│ (--[a-z-]+)[^│]*│", res.output)
+    bare = [o for o in options if re.search(rf"│ {o}\s+(-\S+\s+)?<\w+>\s+│", res.output)]
+    assert options and not bare

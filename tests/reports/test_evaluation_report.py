@@ -200,3 +200,70 @@ def test_unknown_cells_show_their_distance_to_an_answer(tmp_path: Path) -> None:
     with (tmp_path / "cells.csv").open() as f:
         rows = [r for r in csv.DictReader(f) if r["verdict"] == "unknown"]
     assert rows and all(r["proven_bound"] and r["attack_value"] for r in rows)
+
+
+def test_summary_reconciles_cells_with_fr_n() -> None:
+    from mlrobust.metrics.robustness import summary_rows
+
+    base = _result()
+    rows = summary_rows(base.robustness, base.attack_table, base.layered)
+    # eps 0.02: image 0 has a falsified cell -> 1 of 4 images with a flipped label
+    assert [r["any_label_flipped"] for r in rows] == [0.0, 0.25]
+
+
+def test_fooling_axis_fits_the_rates_and_equal_curves_stay_visible() -> None:
+    from mlrobust.reports.evaluation import fooling_rate_figure
+
+    rows = [
+        {"attack": a, "size": 1, "eps": e, "FR_N": fr, "FR_S": None}
+        for a in ("mla-u", "mla-c")
+        for e, fr in ((0.01, 0.1), (0.02, 0.25))
+    ]
+    ax = fooling_rate_figure(rows).axes[0]
+    assert 0.25 < ax.get_ylim()[1] < 0.35  # not 0..1 for rates <= 0.25
+    first, second = ax.get_lines()
+    assert list(first.get_ydata()) == list(second.get_ydata())  # the same curve twice ...
+    assert first.get_marker() != second.get_marker()  # ... told apart by marker and size
+    assert first.get_markersize() > second.get_markersize()
+
+
+def test_layered_heatmaps_scale_per_image_over_the_picture() -> None:
+    from mlrobust.reports.evaluation import layered_figure
+
+    row = _result().layered[0]  # type: ignore[index]
+    small = {**row, "eps": [0.002, 0.001, 0.0005], "w_eps": 0.0012, "pixels": [[0.5] * 6] * 6}
+    fig = layered_figure([{**row, "w_eps": 0.03, "pixels": [[0.2] * 6] * 6}, small])
+    axes = [ax for ax in fig.axes if ax.get_images()]
+    assert len(axes) == 2
+    # per image: the picture under the heatmap, a colour scale of its own, w.eps in the title
+    assert all(len(ax.get_images()) == 2 for ax in axes)
+    assert [ax.get_images()[1].get_clim()[1] for ax in axes] == [0.05, 0.002]
+    assert "w.eps 0.0012" in axes[1].get_title()
+
+
+def test_tables_fit_the_page_and_compare_legend_sits_beside_the_plot(tmp_path: Path) -> None:
+    import re
+
+    write_evaluation_report(_result(), tmp_path / "m")
+    html = (tmp_path / "m" / "index.html").read_text()
+    headers = re.findall(r"<th>([^<]*)</th>", html)
+    assert "empirical accuracy" in headers and not [h for h in headers if "_" in h]
+
+    from mlrobust.reports import compare
+
+    captured = {}
+    original = compare.style_robustness_axes
+
+    def spy(ax, **kw):  # noqa: ANN001, ANN003
+        original(ax, **kw)
+        captured["ax"] = ax
+
+    compare.style_robustness_axes = spy  # type: ignore[assignment]
+    try:
+        write_comparison([tmp_path / "m"], tmp_path / "cmp")
+    finally:
+        compare.style_robustness_axes = original  # type: ignore[assignment]
+    ax = captured["ax"]
+    renderer = ax.figure.canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert legend.x0 >= ax.get_window_extent(renderer).x1  # the legend covers no data
