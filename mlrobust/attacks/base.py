@@ -41,6 +41,8 @@ class AttackResult:
         clean_pred / adv_pred: bool ``[N, L]`` under the goal's rule.
         iterations: int64 ``[N]``: iterations (gradient steps, LP solves, ...) used per sample.
         seconds: wall-clock time of the whole call.
+        x_closest: ``[N, C, H, W]`` the attack's final candidates inside the threat model,
+            failures included (how close a failed attack came; not a witness).
     """
 
     x_adv: torch.Tensor
@@ -52,6 +54,7 @@ class AttackResult:
     iterations: torch.Tensor
     seconds: float
     goal_targets: torch.Tensor = field(repr=False)
+    x_closest: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def desired(self) -> torch.Tensor:
@@ -246,7 +249,7 @@ class Attack(ABC):
             )
         # round-off may leave a point a hair outside (within the tolerance above): project it,
         # so every witness lies in the threat model exactly, as evaluate's re-check demands
-        x_adv = threat.project(x_adv, x)
+        x_adv = closest = threat.project(x_adv, x)
         with torch.no_grad():  # fail closed: trust only a fresh forward pass of the real model
             adv_pred = ctx.goal.rule.predict(ctx.model(x_adv))
         targets = ctx.targets
@@ -266,6 +269,7 @@ class Attack(ABC):
             iterations=raw.iterations.to(torch.int64).cpu(),
             seconds=time.perf_counter() - start,
             goal_targets=targets,
+            x_closest=closest,
         )
 
 

@@ -33,6 +33,8 @@ class GradientConfig:
         early_stop: stop a sample at its first point that reaches the goal.
         adaptive: halve the step at APGD checkpoints when progress stalls.
         loss: BCE (paper) or a margin loss (clamped at ``-kappa``).
+        restarts: further runs, from random points of the threat model, for the samples the
+            first run did not flip (0 = the paper's single run); ``seed`` seeds those points.
     """
 
     steps: int = 300
@@ -42,6 +44,8 @@ class GradientConfig:
     adaptive: bool = True
     loss: LossKind = LossKind.BCE
     kappa: float = 0.0
+    restarts: int = 0
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -52,6 +56,8 @@ class GradientConfig:
             raise InputError(f"momentum must lie in (0, 1], got {self.momentum}.")
         if not isinstance(self.loss, LossKind):
             raise InputError(f"loss must be a LossKind, got {self.loss!r}.")
+        if self.restarts < 0:
+            raise InputError(f"restarts must be >= 0, got {self.restarts}.")
 
     def schedule(self) -> StepSchedule:
         return StepSchedule(
@@ -60,6 +66,8 @@ class GradientConfig:
             momentum=self.momentum,
             early_stop=self.early_stop,
             adaptive=self.adaptive,
+            restarts=self.restarts,
+            seed=self.seed,
         )
 
 

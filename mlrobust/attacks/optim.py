@@ -39,6 +39,8 @@ class StepSchedule:
     early_stop: bool
     adaptive: bool = True
     rho: float = 0.75
+    restarts: int = 0
+    seed: int = 0
 
 
 def steepest_direction(grad: torch.Tensor, l2: bool) -> torch.Tensor:
@@ -100,11 +102,46 @@ def run_apgd(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Optimise every sample; returns (x_adv ``[N, ...]``, iterations ``[N]``).
 
-    A sample stops when ``targets`` reach ``desired`` (default: the goal's Omega).
+    A sample stops when ``targets`` reach ``desired`` (default: the goal's Omega). With
+    ``schedule.restarts``, samples that did not reach it run again from random points of the
+    threat model (seeded by ``schedule.seed``), and keep the run with the lowest objective.
 
-    x_adv is the first point that reached the goal (or the last point for samples that never did;
-    the base class returns those unchanged after its re-check).
+    x_adv is the first point that reached the goal (or the best point for samples that never
+    did; the base class returns those unchanged after its re-check, and exposes them as
+    ``x_closest``).
     """
+    x_out, iterations, found, best = _apgd(ctx, direction, schedule, targets, desired, ctx.x)
+    if schedule.restarts:
+        gen = torch.Generator().manual_seed(schedule.seed)
+        lo, hi = ctx.threat.bounds(ctx.x)
+        for _ in range(schedule.restarts):
+            if bool(found.all()):
+                break
+            noise = torch.rand(ctx.x.shape, generator=gen, dtype=ctx.x.dtype).to(ctx.x.device)
+            start = ctx.threat.project(lo + (hi - lo) * noise, ctx.x)
+            x2, it2, found2, best2 = _apgd(
+                ctx, direction, schedule, targets, desired, start, active=~found
+            )
+            take = ~found & (found2 | (best2 < best))
+            shape = (-1, *([1] * (ctx.x.dim() - 1)))
+            x_out = torch.where(take.view(shape), x2, x_out)
+            best = torch.where(take, best2, best)
+            iterations = iterations + torch.where((~found).cpu(), it2, 0)
+            found = found | found2
+    return x_out, iterations
+
+
+def _apgd(
+    ctx: AttackContext,
+    direction: DirectionFn,
+    schedule: StepSchedule,
+    targets: torch.Tensor | None,
+    desired: torch.Tensor | None,
+    start: torch.Tensor,
+    active: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One APGD run from ``start`` over the ``active`` samples (default: all); returns
+    (x_adv, iterations, found, best objective), each ``[N, ...]``."""
     x, threat = ctx.x, ctx.threat
     n = x.shape[0]
     l2 = isinstance(threat, L2Ball)
@@ -114,16 +151,16 @@ def run_apgd(
     step = torch.full((n,), base_step, dtype=x.dtype, device=x.device)
     shape = (-1, *([1] * (x.dim() - 1)))
 
-    x_cur, x_prev = x.clone(), x.clone()
-    x_best = x.clone()
-    x_found = x.clone()
+    x_cur, x_prev = start.clone(), start.clone()
+    x_best = start.clone()
+    x_found = start.clone()
     best = torch.full((n,), math.inf, dtype=x.dtype, device=x.device)
     last = torch.full((n,), math.inf, dtype=x.dtype, device=x.device)
     improved = torch.zeros(n, dtype=x.dtype, device=x.device)
     best_at_ckpt = best.clone()
     reduced = torch.zeros(n, dtype=torch.bool, device=x.device)
     found = torch.zeros(n, dtype=torch.bool, device=x.device)
-    active = torch.ones(n, dtype=torch.bool, device=x.device)
+    active = torch.ones(n, dtype=torch.bool, device=x.device) if active is None else active.clone()
     iterations = torch.full((n,), schedule.steps, dtype=torch.int64)
     ckpts = checkpoints(schedule.steps) if schedule.adaptive else set()
     last_ckpt = 0
@@ -181,7 +218,7 @@ def run_apgd(
         x_found[idx[reached]] = x_cur[idx[reached]]
         found[idx[reached]] = True
     x_out = torch.where(found.view(shape), x_found, x_best)
-    return x_out, iterations
+    return x_out, iterations, found, best
 
 
 def target_margin(ctx: AttackContext, logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

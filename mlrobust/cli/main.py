@@ -29,8 +29,19 @@ def _main(
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("mlrobust").setLevel(logging.DEBUG if verbose else logging.INFO)
     if threads > 0:
+        import os
+
         import torch
 
+        cores = os.cpu_count() or 1
+        if threads > cores:  # more threads than cores only adds contention
+            logging.getLogger("mlrobust").warning(
+                "--threads %d is more than this machine's %d cores; using %d.",
+                threads,
+                cores,
+                cores,
+            )
+            threads = cores
         torch.set_num_threads(threads)
 
 

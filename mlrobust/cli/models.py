@@ -62,8 +62,8 @@ def train_command(
     regime: Regime = typer.Option(
         Regime.NONE, help="Defence: none, l0 (black rectangles) or pgd (adversarial training)."
     ),
-    epochs: int = typer.Option(12, min=1),
-    batch_size: int = typer.Option(128, min=1),
+    epochs: int = typer.Option(12, min=1, help="Passes over the training images."),
+    batch_size: int = typer.Option(128, min=1, help="Images per optimiser step."),
     lr: float = typer.Option(1e-2, help="Peak learning rate (one-cycle schedule, Adam)."),
     rule: str = typer.Option(
         "",
@@ -76,7 +76,7 @@ def train_command(
         0.05, help="l_inf radius of PGD training (the shipped PGD model: 0.05)."
     ),
     pgd_steps: int = typer.Option(3, help="PGD steps per batch (the shipped PGD model: 3)."),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, help="Random seed (weights, data order, sampling)."),
     label_attack: str = typer.Option(
         "", help="Remove training labels first (paper 003): 'targeted:Q', 'random:Q' or 'single'."
     ),

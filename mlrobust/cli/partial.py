@@ -92,8 +92,8 @@ def partial_labels_command(
     n_train: int = typer.Option(4000, min=1, help="Training images per dataset."),
     n_test: int = typer.Option(1000, min=1, help="Test images for mAP."),
     n_robust: int = typer.Option(200, min=1, help="Test images attacked by MLA-U."),
-    epochs: int = typer.Option(3, min=1),
-    batch_size: int = typer.Option(64, min=1),
+    epochs: int = typer.Option(3, min=1, help="Passes over the training images."),
+    batch_size: int = typer.Option(64, min=1, help="Images per optimiser step."),
     lr: float = typer.Option(1e-2, help="Peak learning rate (one-cycle schedule, Adam)."),
     architecture: str = typer.Option(
         "",
@@ -104,7 +104,7 @@ def partial_labels_command(
         "0.01,0.03", help="Comma-separated l_inf radii of the MLA-U robustness attack."
     ),
     attack_steps: int = typer.Option(100, min=1, help="MLA-U iterations."),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, help="Random seed (weights, data order, sampling)."),
     json_out: Path = typer.Option(None, "--json", help="Write every run as JSON here."),
 ) -> None:
     """Train AN / WAN / pseudo-label models under paper 003's label attacks; report clean mAP

@@ -57,6 +57,8 @@ class EvaluationConfig:
         attacks, attack_steps, target_sizes: the Table-1 attacks, their iterations and |Omega|.
         eps: the l_inf radii (on [0, 1] pixels), one axis of every result.
         falsifier: attack that looks for a witness per (image, eps, property) cell (margin loss).
+        falsifier_restarts: random restarts (twice ``attack_steps`` each) of the falsifier on
+            the cells that neither it nor the verifier answered.
         verifier: a registered verifier (:mod:`mlrobust.verify.registry`) for the certified side.
         verifier_timeout_s, tightening: the verifier's limit per (image, eps) and bound ladder.
         verify_falsified: also run the verifier on cells an attack already falsified (a
@@ -81,9 +83,10 @@ class EvaluationConfig:
     target_sizes: tuple[int, ...] = (1, 2)
     eps: tuple[float, ...] = DEFAULT_EPS
     falsifier: str = "mla-u"
+    falsifier_restarts: int = 0
     verifier: str = "milp"
     verifier_timeout_s: float = 2.0
-    tightening: Tightening = Tightening.INTERVAL
+    tightening: Tightening = Tightening.CROWN
     verify_falsified: bool = False
     layered: bool = True
     layered_samples: int = 2
@@ -104,6 +107,8 @@ class EvaluationConfig:
             raise InputError(f"eps has repeated values: {self.eps}.")
         if any(s < 1 for s in self.target_sizes):
             raise InputError(f"target_sizes must be positive, got {self.target_sizes}.")
+        if self.falsifier_restarts < 0:
+            raise InputError(f"falsifier_restarts must be >= 0, got {self.falsifier_restarts}.")
         if self.attack_steps < 1:
             raise InputError(f"attack_steps must be at least 1, got {self.attack_steps}.")
         if not self.verifier_timeout_s > 0:
@@ -134,6 +139,7 @@ class EvaluationConfig:
             "rule": str(self.rule),
             "attack_steps": self.attack_steps,
             "falsifier": self.falsifier,
+            "falsifier_restarts": self.falsifier_restarts,
             "verifier": self.verifier,
             "verifier_timeout_s": self.verifier_timeout_s,
             "tightening": self.tightening.name,

@@ -312,6 +312,7 @@ def _run_cells(
             tightening=config.tightening,
             seed=config.seed,
             verify_falsified=config.verify_falsified,
+            restarts=config.falsifier_restarts,
         )
         for e in config.eps
         for i in range(x.shape[0])
@@ -325,7 +326,7 @@ def _run_cells(
         rows=_cell_rows,
         done=done_prefixes,
         progress=progress,
-        description=f"{name}: cells (image x eps)",
+        description=f"{name}: (image, eps) pairs",  # each holds one cell per label decision
     )
 
 

@@ -163,3 +163,42 @@ def test_apgd_halves_only_when_the_rule_says_so():
     # 22: the first check has no earlier best to compare with; from 41 on it alternates (the
     # old rule, which forgot whether it had just halved, halved at every one: 1, .5, .25, ...)
     assert after == [1.0, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125]
+
+
+class _FlatStart(torch.nn.Module):
+    """Label 0's logit is ``10 relu(x - 0.5) - 1`` of the one pixel: flat (zero gradient) at
+    x = 0.45, so a run from the clean point cannot move, while a random start above 0.5 climbs
+    to the flip (x > 0.6). Label 1 is constant."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = x.flatten(1)[:, :1]
+        return torch.cat([10 * torch.relu(p - 0.5) - 1, torch.zeros_like(p)], dim=1)
+
+
+def test_restarts_reach_what_a_single_run_cannot() -> None:
+    x = torch.full((1, 1, 1, 1), 0.45)
+    goal = AttackGoal(torch.tensor([[True, False]]))
+    cfg = MLAUConfig(steps=30, step_size=0.05, loss=LossKind.MARGIN)
+    single = MLAU(cfg)(_FlatStart(), x, goal, LinfBall(0.2))
+    assert not single.success.item()
+    assert torch.equal(single.x_closest, x)  # no gradient: it stayed where it started
+    restarted = MLAU(MLAUConfig(**{**cfg.__dict__, "restarts": 8, "seed": 3}))
+    result = restarted(_FlatStart(), x, goal, LinfBall(0.2))
+    assert result.success.item() and float(result.x_adv) > 0.6
+    again = restarted(_FlatStart(), x, goal, LinfBall(0.2))
+    assert torch.equal(again.x_adv, result.x_adv)  # seeded: the same restarts every time
+    with pytest.raises(InputError, match="restarts must be >= 0"):
+        MLAUConfig(restarts=-1)
+
+
+def test_restarts_keep_the_first_runs_successes_and_report_the_closest_point() -> None:
+    model, x = two_label_linear()  # flipping label 0 needs l_inf = 0.1
+    x = x.expand(3, *x.shape[1:]).contiguous()
+    goal = AttackGoal(torch.tensor([[True, False]] * 3))
+    plain = MLAU(MLAUConfig(steps=50, step_size=0.01))(model, x, goal, LinfBall(0.11))
+    both = MLAU(MLAUConfig(steps=50, step_size=0.01, restarts=2))(model, x, goal, LinfBall(0.11))
+    assert plain.success.all() and torch.equal(both.x_adv, plain.x_adv)
+    short = MLAU(MLAUConfig(steps=50, step_size=0.01))(model, x, goal, LinfBall(0.09))
+    assert not short.success.any() and torch.equal(short.x_adv, x)  # failures: unchanged
+    # ... but the closest point moved to the ball's edge, toward the flip
+    assert torch.allclose((short.x_closest - x).abs().amax(), torch.tensor(0.09), atol=1e-6)

@@ -62,7 +62,7 @@ def test_help_shows_the_built_in_defaults() -> None:
     res = CliRunner().invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200"})
     assert res.exit_code == 0
     text = re.sub(r"\s+", " ", res.output)
-    for shown in ("[default: (8)]", "[default: (0.002,0.005,0.01,0.02)]", "[default: (interval)]"):
+    for shown in ("[default: (8)]", "[default: (0.002,0.005,0.01,0.02)]", "[default: (crown)]"):
         assert shown in text, shown
     # every option says what it does
     options = re.findall(r"│ (--[a-z-]+)[^│]*│", res.output)
