@@ -169,8 +169,13 @@ def _pipeline(
     with clock.stage("bounds"):
         tight = tighten(net, lo, hi, tcfg, start=bounds)
     n_unst = unstable_count(net, tight)
-    for i in todo:
-        res = _verify_spec(net, tight, specs[i], oracle, config, t0, deadline, n_unst, exact, clock)
+    for k, i in enumerate(todo):
+        # an equal share of what is left: one hard spec's MILP cannot starve the others (a spec
+        # that finishes early leaves its time to the ones after it)
+        share_end = time.monotonic() + (deadline - time.monotonic()) / (len(todo) - k)
+        res = _verify_spec(
+            net, tight, specs[i], oracle, config, t0, share_end, n_unst, exact, clock
+        )
         if i in proven:
             res = replace(
                 res, objective_bound=max(res.objective_bound, proven[i]), method=f"bab+{res.method}"
