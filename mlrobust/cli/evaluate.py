@@ -90,6 +90,11 @@ def evaluate_command(
     falsifier: str = typer.Option(
         None, help="attack that searches witnesses per cell", show_default=_shown("falsifier")
     ),
+    falsifier_restarts: int = typer.Option(
+        None,
+        help="random restarts of the falsifier on cells both sides left UNKNOWN",
+        show_default=_shown("falsifier_restarts"),
+    ),
     verifier: str = typer.Option(
         None, help="verifier name (milp, crown, plugins)", show_default=_shown("verifier")
     ),
@@ -159,6 +164,7 @@ def evaluate_command(
         "eps": _split(eps),
         "target_sizes": _split(sizes),
         "falsifier": falsifier,
+        "falsifier_restarts": falsifier_restarts,
         "verifier": verifier,
         "verifier_timeout_s": timeout,
         "tightening": tightening,
