@@ -103,6 +103,12 @@ def evaluate_command(
         help="verifier time limit per (image, eps), seconds",
         show_default=_shown("verifier_timeout_s"),
     ),
+    retry_budget: float = typer.Option(
+        None,
+        help="seconds of worker time for retry rounds on UNKNOWN cells (4x the limit each round, "
+        "closest to an answer first; 0 = none)",
+        show_default=_shown("retry_budget_s"),
+    ),
     tightening: str = typer.Option(
         None, help="interval, crown, lp or mip", show_default=_shown("tightening")
     ),
@@ -167,6 +173,7 @@ def evaluate_command(
         "falsifier_restarts": falsifier_restarts,
         "verifier": verifier,
         "verifier_timeout_s": timeout,
+        "retry_budget_s": retry_budget,
         "tightening": tightening,
         "attack_steps": steps,
         "verify_falsified": verify_falsified,

@@ -60,7 +60,8 @@ def _read_xml(path: Path) -> tuple[str, list[tuple[str, bool, Box]], tuple[int, 
     except ET.ParseError as exc:
         line, column = exc.position
         raise CorruptFileError(
-            f"{path}:{line}:{column}: the XML does not parse ({exc.msg}); fix or remove the file."
+            f"{path}:{line}:{column}: the XML does not parse "
+            f"({str(exc.msg).split(': line')[0]}); fix or remove the file."
         ) from exc
     filename = (root.findtext("filename") or f"{path.stem}.jpg").strip()
     objects = []

@@ -43,6 +43,10 @@ DEFAULT_EPS = (0.002, 0.005, 0.01, 0.02)
 DEFAULT_MODELS = ("double_mnist_none", "double_mnist_l0", "double_mnist_pgd")
 
 
+#: each retry round gives the pairs it retries this many times the previous round's limit
+RETRY_FACTOR = 4.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class EvaluationConfig:
     """Everything one ``mlrobust evaluate`` run does.
@@ -61,6 +65,9 @@ class EvaluationConfig:
             the cells that neither it nor the verifier answered.
         verifier: a registered verifier (:mod:`mlrobust.verify.registry`) for the certified side.
         verifier_timeout_s, tightening: the verifier's limit per (image, eps) and bound ladder.
+        retry_budget_s: seconds of worker time for retry rounds after the first pass: the
+            (image, eps) pairs with UNKNOWN cells, closest to an answer first, get
+            :data:`RETRY_FACTOR` times the previous limit, round after round (0 = none).
         verify_falsified: also run the verifier on cells an attack already falsified (a
             soundness cross-check; costs the time limit on each such cell).
         layered, layered_samples: layered-epsilon synthesis on a few images when available.
@@ -86,6 +93,7 @@ class EvaluationConfig:
     falsifier_restarts: int = 0
     verifier: str = "milp"
     verifier_timeout_s: float = 2.0
+    retry_budget_s: float = 0.0
     tightening: Tightening = Tightening.CROWN
     verify_falsified: bool = False
     layered: bool = True
@@ -113,6 +121,13 @@ class EvaluationConfig:
             raise InputError(f"attack_steps must be at least 1, got {self.attack_steps}.")
         if not self.verifier_timeout_s > 0:
             raise InputError("verifier_timeout_s must be positive.")
+        first_retry = self.verifier_timeout_s * RETRY_FACTOR
+        if self.retry_budget_s < 0 or 0 < self.retry_budget_s < first_retry:
+            raise InputError(
+                f"retry_budget_s = {self.retry_budget_s:g} s cannot pay for one retry: a "
+                f"retried (image, eps) pair gets {first_retry:g} s ({RETRY_FACTOR:g} x "
+                f"verifier_timeout_s). Give at least {first_retry:g} s, or 0 for no retry rounds."
+            )
         if self.workers < 1:
             raise InputError(f"workers must be at least 1, got {self.workers}.")
         if self.executor not in EXECUTORS:
@@ -142,6 +157,7 @@ class EvaluationConfig:
             "falsifier_restarts": self.falsifier_restarts,
             "verifier": self.verifier,
             "verifier_timeout_s": self.verifier_timeout_s,
+            "retry_budget_s": self.retry_budget_s,
             "tightening": self.tightening.name,
             "verify_falsified": self.verify_falsified,
             "seed": self.seed,

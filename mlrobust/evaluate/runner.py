@@ -10,6 +10,7 @@ stay, the conflicting one is not stored).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import platform
 from dataclasses import dataclass, replace
@@ -22,7 +23,7 @@ from torch import nn
 from mlrobust.engine import Executor, LogProgress, Progress, Row, Store, make_executor, run_pending
 from mlrobust.errors import InputError
 from mlrobust.evaluate import tasks as T
-from mlrobust.evaluate.config import EvaluationConfig, model_name
+from mlrobust.evaluate.config import RETRY_FACTOR, EvaluationConfig, model_name
 from mlrobust.evaluate.layered import layered_images
 from mlrobust.evaluate.models import (
     LoadedModel,
@@ -41,6 +42,7 @@ from mlrobust.metrics.robustness import (
 )
 from mlrobust.models import predict_logits
 from mlrobust.rules import DecisionRule
+from mlrobust.verdicts import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +221,7 @@ def _evaluate_model(
         }
         _run_attacks(config, model, x, store, ex, progress, name)
         _run_cells(config, model, x, store, ex, progress, name)
+        _retry_rounds(config, model, x, store, ex, progress, name)
         layered = _layered(config, model, data, store, ex, progress, name)
         result = _collect(config, model, data, store, clean, correct, layered)
         result = replace(
@@ -297,26 +300,7 @@ def _run_cells(
     name: str,
 ) -> None:
     done_prefixes = {k.rsplit("/", 1)[0] + "/" for k in store.done() if k.startswith("cell/")}
-    tasks = [
-        T.CellTask(
-            model_ref=model.ref,
-            rule=model.rule,
-            input_shape=model.input_shape,
-            image=i,
-            eps=e,
-            x=x[i],
-            falsifier=config.falsifier,
-            steps=config.attack_steps,
-            verifier=config.verifier,
-            timeout_s=config.verifier_timeout_s,
-            tightening=config.tightening,
-            seed=config.seed,
-            verify_falsified=config.verify_falsified,
-            restarts=config.falsifier_restarts,
-        )
-        for e in config.eps
-        for i in range(x.shape[0])
-    ]
+    tasks = [_cell_task(config, model, x, i, e) for e in config.eps for i in range(x.shape[0])]
     run_pending(
         ex,
         T.run_cell_task,
@@ -328,6 +312,102 @@ def _run_cells(
         progress=progress,
         description=f"{name}: (image, eps) pairs",  # each holds one cell per label decision
     )
+
+
+def _cell_task(
+    config: EvaluationConfig, model: LoadedModel, x: torch.Tensor, image: int, eps: float
+) -> T.CellTask:
+    return T.CellTask(
+        model_ref=model.ref,
+        rule=model.rule,
+        input_shape=model.input_shape,
+        image=image,
+        eps=eps,
+        x=x[image],
+        falsifier=config.falsifier,
+        steps=config.attack_steps,
+        verifier=config.verifier,
+        timeout_s=config.verifier_timeout_s,
+        tightening=config.tightening,
+        seed=config.seed,
+        verify_falsified=config.verify_falsified,
+        restarts=config.falsifier_restarts,
+    )
+
+
+def _grid_cells(config: EvaluationConfig, store: Store, n: int) -> list[dict[str, Any]]:
+    eps = set(config.eps)
+    return [c for c in store.payloads("cell").values() if c["eps"] in eps and c["image"] < n]
+
+
+def _retry_rounds(
+    config: EvaluationConfig,
+    model: LoadedModel,
+    x: torch.Tensor,
+    store: Store,
+    ex: Executor,
+    progress: Progress,
+    name: str,
+) -> None:
+    """Rounds after the cheap pass, paid from ``config.retry_budget_s``: the UNKNOWN cells (after
+    the nested-ball inference: what a smaller eps falsified or a larger one verified is not
+    retried) get the falsifier and verifier again with :data:`RETRY_FACTOR` times the previous
+    time limit, the (image, eps) pairs closest to an answer first, as many as the rest of the
+    budget pays for at that limit. The budget is charged by limit, not by measured time, so the
+    same settings retry the same pairs; each retried pair leaves a marker row, so a killed run
+    resumes inside a round."""
+    from mlrobust.reports.evaluation import distance
+
+    budget, limit = config.retry_budget_s, config.verifier_timeout_s
+    for round_no in itertools.count(1):
+        limit *= RETRY_FACTOR
+        if budget < limit:
+            return
+        open_pairs: dict[tuple[int, float], list[dict[str, Any]]] = {}
+        for c in propagate_over_eps(_grid_cells(config, store, x.shape[0])):
+            if c["verdict"] == Verdict.UNKNOWN.value:
+                open_pairs.setdefault((c["image"], c["eps"]), []).append(c)
+        order = sorted(
+            open_pairs, key=lambda p: (min(distance(c) for c in open_pairs[p]), p[1], p[0])
+        )
+        chosen = order[: int(budget // limit)]
+        if not chosen:
+            return
+        budget -= len(chosen) * limit
+        tasks = [
+            replace(
+                _cell_task(config, model, x, image, eps),
+                timeout_s=limit,
+                labels=tuple(sorted(c["label"] for c in open_pairs[(image, eps)])),
+            )
+            for image, eps in chosen
+        ]
+        run_pending(
+            ex,
+            T.run_cell_task,
+            tasks,
+            store,
+            key=lambda t, r=round_no: f"retry/{r}/img={t.image}/eps={t.eps!r}",  # type: ignore[misc]
+            rows=lambda t, cells, r=round_no: _retry_rows(t, cells, store, r),  # type: ignore[misc]
+            progress=progress,
+            description=f"{name}: retry round {round_no} ({limit:g} s each)",
+        )
+
+
+def _retry_rows(
+    task: T.CellTask, cells: list[dict[str, Any]], store: Store, round_no: int
+) -> list[Row]:
+    """A retried pair's cells replace the stored ones, with both rounds' time; its marker."""
+    before = store.payloads("cell")
+    rows = _cell_rows(task, cells)
+    for key, _, cell in rows:
+        old = before.get(key, {}).get("timing", {})
+        cell["timing"] = {
+            k: cell["timing"].get(k, 0.0) + old.get(k, 0.0) for k in {*cell["timing"], *old}
+        }
+        cell["retried"] = round_no
+    marker = f"retry/{round_no}/img={task.image}/eps={task.eps!r}"
+    return [*rows, (marker, "retry", {"image": task.image, "eps": task.eps})]
 
 
 def _cell_rows(task: T.CellTask, cells: list[dict[str, Any]]) -> list[Row]:
@@ -400,8 +480,7 @@ def _collect(
     }
     attacks = [r for k, r in sorted(store.payloads("attack").items()) if k in wanted_attacks]
     attacks.sort(key=lambda r: (r["size"], r["attack"], r["eps"]))
-    eps = set(config.eps)
-    cells = [c for c in store.payloads("cell").values() if c["eps"] in eps and c["image"] < n]
+    cells = _grid_cells(config, store, n)
     timing = timing_totals([*attacks, *cells])
     cells = propagate_over_eps(cells)  # nested balls: also a cross-eps soundness check
     notes = []

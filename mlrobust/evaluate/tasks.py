@@ -140,6 +140,7 @@ class CellTask:
     seed: int
     verify_falsified: bool
     restarts: int = 0
+    labels: tuple[int, ...] | None = None  # only these label decisions (a retry round)
 
 
 def run_cell_task(task: CellTask) -> list[dict[str, Any]]:
@@ -152,6 +153,8 @@ def run_cell_task(task: CellTask) -> list[dict[str, Any]]:
     with torch.no_grad():
         clean = model.rule.predict(model.module(x))[0]
     props = property_specs(model.rule, clean)
+    if task.labels is not None:
+        props = [p for p in props if p[0] in task.labels]
     labels = [c for c, _ in props]
     t0 = time.perf_counter()
     targets = torch.zeros(len(props), clean.shape[0], dtype=torch.bool)

@@ -31,6 +31,8 @@ def scripted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     plugins.CALLS.clear()
     monkeypatch.setitem(plugins.SCRIPT, "die_on", None)
     monkeypatch.setitem(plugins.SCRIPT, "always_verified", False)
+    monkeypatch.setitem(plugins.SCRIPT, "unknown_below_s", 0.0)
+    plugins.LIMITS.clear()
     return plugins.CALLS
 
 
@@ -198,3 +200,53 @@ def test_process_pool_matches_serial(tmp_path: Path) -> None:
     assert torch.tensor([r["FR_N"] for r in pooled.attack_table]).tolist() == [
         r["FR_N"] for r in serial.attack_table
     ]
+
+
+def _verdicts(result) -> dict[tuple[float, int, int], str]:  # noqa: ANN001
+    return {(c["eps"], c["image"], c["label"]): c["verdict"] for c in result.cells}
+
+
+def _retried(folder: Path) -> list[str]:
+    with closing(sqlite3.connect(folder / "cells.sqlite")) as db:
+        return sorted(k for (k,) in db.execute("SELECT key FROM cells") if k.startswith("retry/"))
+
+
+def test_retry_rounds_decide_what_the_first_pass_left_open(
+    tmp_path: Path, scripted: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a verifier that needs >= 3 s: the first pass (1 s) leaves its cells UNKNOWN
+    monkeypatch.setitem(plugins.SCRIPT, "unknown_below_s", 3.0)
+    base = replace(tiny_config(tmp_path), verifier="scripted", verifier_timeout_s=1.0)
+    cheap = _verdicts(evaluate(replace(base, out_dir=tmp_path / "cheap"))[0].result)
+    assert "unknown" in cheap.values()
+    # the exhaustive answer: every pair with enough time from the start
+    full = _verdicts(
+        evaluate(replace(base, verifier_timeout_s=4.0, out_dir=tmp_path / "all"))[0].result
+    )
+    assert "unknown" not in full.values()
+    plugins.LIMITS.clear()
+    retried = replace(base, retry_budget_s=100.0, out_dir=tmp_path / "retry")
+    after = _verdicts(evaluate(retried)[0].result)
+    assert after == full  # the rounds (and their nested-ball shortcuts) change no verdict
+    assert all(after[k] == v for k, v in cheap.items() if v != "unknown")
+    assert 4.0 in plugins.LIMITS  # the retries ran with 4x the limit
+    open_pairs = {(e, i) for (e, i, _), v in cheap.items() if v == "unknown"}
+    assert len(_retried(tmp_path / "retry" / "tiny")) <= len(open_pairs)
+    scripted.clear()
+    evaluate(retried)  # resumed: the rounds are stored too
+    assert scripted == []
+
+
+def test_retry_budget_picks_the_same_pairs_every_time(
+    tmp_path: Path, scripted: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(plugins.SCRIPT, "unknown_below_s", 3.0)
+    cfg = replace(tiny_config(tmp_path), verifier="scripted", verifier_timeout_s=1.0)
+    picked = []
+    for run in ("a", "b"):
+        # 4 s pays for one retried pair: the one closest to an answer
+        evaluate(replace(cfg, retry_budget_s=4.0, out_dir=tmp_path / run))
+        picked.append(_retried(tmp_path / run / "tiny"))
+    assert len(picked[0]) == 1 and picked[0] == picked[1]
+    with pytest.raises(InputError, match="cannot pay for one retry.*at least 4 s"):
+        replace(cfg, retry_budget_s=3.0)
