@@ -169,23 +169,29 @@ def timing_figure(timing: dict[str, float]) -> Figure:
 
 
 def layered_figure(rows: Sequence[dict[str, Any]]) -> Figure:
-    """Per image: the image in grey, every pixel coloured by the certified eps of its Chebyshev
-    layer (each image on its own colour scale, so inner layers do not look empty next to a
-    large outer one), the perturbed object outlined and w.eps in the title."""
-    fig = new_figure(3.3 * len(rows) + 0.4, 3.3)
+    """Per image: the image in grey and every pixel coloured by its Chebyshev layer, one colour
+    per layer with the layer's certified eps on the colour bar (a shared continuous scale lets
+    the large outermost layer wash out the inner ones); the perturbed object outlined and
+    w.eps in the title."""
+    from matplotlib.colors import BoundaryNorm
+
+    fig = new_figure(3.4 * len(rows) + 0.6, 3.0)
     axes = fig.subplots(1, len(rows), squeeze=False)[0]
     for ax, r in zip(axes, rows, strict=True):
         eps = np.asarray(r["eps"], dtype=float)
-        layers = np.asarray(r["layers"], dtype=int)
-        heat = eps[np.clip(layers, 0, eps.size - 1)]
+        layers = np.clip(np.asarray(r["layers"], dtype=int), 0, eps.size - 1)
         if r.get("pixels") is not None:
             ax.imshow(np.asarray(r["pixels"], dtype=float), cmap="gray", vmin=0, vmax=1)
-        im = ax.imshow(heat, cmap="viridis", alpha=0.7, vmin=0, vmax=max(float(heat.max()), 1e-6))
+        norm = BoundaryNorm(np.arange(eps.size + 1) - 0.5, 256)  # spread over viridis
+        im = ax.imshow(layers, cmap="viridis", norm=norm, alpha=0.65)
         ax.contour(layers == 0, levels=[0.5], colors="white", linewidths=0.8)
         w_eps = f", w.eps {r['w_eps']:.3g}" if r.get("w_eps") is not None else ""
         ax.set_title(f"image {r['image']}, label {r['label']}{w_eps}", fontsize="small")
         ax.set_axis_off()
-        fig.colorbar(im, ax=ax, shrink=0.75, label="certified eps")
+        step = max(1, eps.size // 8)  # at most ~8 labelled layers on the bar
+        bar = fig.colorbar(im, ax=ax, shrink=0.8, ticks=np.arange(0, eps.size, step))
+        bar.ax.set_yticklabels([f"{e:.3g}" for e in eps[::step]], fontsize="x-small")
+        bar.set_label("certified eps per layer", fontsize="small")
     return fig
 
 

@@ -235,9 +235,13 @@ def test_layered_heatmaps_scale_per_image_over_the_picture() -> None:
     fig = layered_figure([{**row, "w_eps": 0.03, "pixels": [[0.2] * 6] * 6}, small])
     axes = [ax for ax in fig.axes if ax.get_images()]
     assert len(axes) == 2
-    # per image: the picture under the heatmap, a colour scale of its own, w.eps in the title
+    # per image: the picture under the heatmap, one colour per layer (inner layers stay
+    # visible next to a large outer one) labelled with its eps, w.eps in the title
     assert all(len(ax.get_images()) == 2 for ax in axes)
-    assert [ax.get_images()[1].get_clim()[1] for ax in axes] == [0.05, 0.002]
+    heat = axes[1].get_images()[1]
+    assert heat.norm.boundaries.tolist() == [-0.5, 0.5, 1.5, 2.5]  # one band per layer
+    bars = [a for a in fig.axes if not a.get_images() and a.get_yticklabels()]
+    assert [t.get_text() for t in bars[1].get_yticklabels()] == ["0.002", "0.001", "0.0005"]
     assert "w.eps 0.0012" in axes[1].get_title()
 
 
