@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from mlrobust.datasets.base import MultiLabelDataset
-from mlrobust.errors import CorruptFileError, DataNotFoundError, InputError
+from mlrobust.datasets.images import read_image
+from mlrobust.errors import CorruptFileError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -93,25 +94,13 @@ def decode(
     pixels, y, masks, objects, bad = [], [], [], [], []
     for rec in records:
         try:
-            with Image.open(rec.path) as img:
-                img.load()
-                source_size = img.size
-                resized = img.convert("L" if c == 1 else "RGB").resize(
-                    (w, h), Image.Resampling.BILINEAR
-                )
-                pixels.append(np.asarray(resized, dtype=np.uint8))
-        except FileNotFoundError as exc:
-            raise DataNotFoundError(
-                f"{rec.path}: {index.name} lists this image but the file is missing."
-            ) from exc
-        except (OSError, ValueError, SyntaxError) as exc:  # Pillow's decode errors
+            image, source_size = read_image(rec.path, "L" if c == 1 else "RGB", (w, h))
+        except CorruptFileError:
             if not skip_bad_images:
-                raise CorruptFileError(
-                    f"{rec.path}: cannot decode this image ({exc}); replace or remove it, or "
-                    "pass --skip-bad-images to leave such images out."
-                ) from exc
+                raise
             bad.append(rec.path.name)
             continue
+        pixels.append(image)
         row = np.zeros(len(index.label_names), dtype=bool)
         row[[label_index[lab] for lab in rec.labels]] = True
         y.append(row)

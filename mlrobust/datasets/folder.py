@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from mlrobust.datasets.base import MultiLabelDataset
+from mlrobust.datasets.images import read_image
 from mlrobust.errors import CorruptFileError, DataNotFoundError, InputError
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,6 @@ def image_folder(
     cannot decode (corrupt, truncated, empty) is an error naming it, or with
     ``skip_bad_images`` is left out and counted in one warning. ``shape = (C, H, W)`` (the
     model's input): images are converted to ``C`` channels and resized to ``H x W``."""
-    from PIL import Image  # Pillow comes with matplotlib; imported here to keep startup light
-
     folder = Path(folder)
     if not folder.is_dir():
         raise DataNotFoundError(f"Image folder not found: {folder}")
@@ -86,19 +85,17 @@ def image_folder(
             raise InputError(f"{filename}: labels {unknown} are not in the label list {names}.")
         y[row, [index[lab] for lab in labs]] = True
         try:
-            with Image.open(path) as img:
-                img = img.convert(mode if shape is None else ("L" if shape[0] == 1 else "RGB"))
-                if shape is not None and img.size != (shape[2], shape[1]):
-                    img = img.resize((shape[2], shape[1]), Image.Resampling.BILINEAR)
-                arrays.append(np.asarray(img, dtype=np.uint8))
-        except (OSError, ValueError, SyntaxError) as exc:  # Pillow's decode errors
+            pixels, _ = read_image(
+                path,
+                mode if shape is None else ("L" if shape[0] == 1 else "RGB"),
+                None if shape is None else (shape[2], shape[1]),
+            )
+        except CorruptFileError:
             if not skip_bad_images:
-                raise CorruptFileError(
-                    f"{path}: cannot decode this image ({exc}); replace or remove it, or pass "
-                    "--skip-bad-images to leave such images out."
-                ) from exc
+                raise
             bad.append(filename)
             continue
+        arrays.append(pixels)
         rows.append(row)
     if bad:
         log.warning("skipped %d image(s) that cannot be decoded: %s", len(bad), ", ".join(bad[:10]))
