@@ -34,6 +34,7 @@ from mlrobust.evaluate.models import (
 )
 from mlrobust.metrics.robustness import (
     EvaluationResult,
+    distance,
     final_verdict,
     propagate_over_eps,
     robustness_rows,
@@ -356,31 +357,34 @@ def _retry_rounds(
     budget pays for at that limit. The budget is charged by limit, not by measured time, so the
     same settings retry the same pairs; each retried pair leaves a marker row, so a killed run
     resumes inside a round."""
-    from mlrobust.reports.evaluation import distance
-
     budget, limit = config.retry_budget_s, config.verifier_timeout_s
     for round_no in itertools.count(1):
         limit *= RETRY_FACTOR
         if budget < limit:
             return
-        open_pairs: dict[tuple[int, float], list[dict[str, Any]]] = {}
-        for c in propagate_over_eps(_grid_cells(config, store, x.shape[0])):
-            if c["verdict"] == Verdict.UNKNOWN.value:
-                open_pairs.setdefault((c["image"], c["eps"]), []).append(c)
-        order = sorted(
-            open_pairs, key=lambda p: (min(distance(c) for c in open_pairs[p]), p[1], p[0])
-        )
-        chosen = order[: int(budget // limit)]
-        if not chosen:
-            return
-        budget -= len(chosen) * limit
-        tasks = [
-            replace(
-                _cell_task(config, model, x, image, eps),
-                timeout_s=limit,
-                labels=tuple(sorted(c["label"] for c in open_pairs[(image, eps)])),
+        plan_key = f"retry/{round_no}/plan"
+        plan = store.payloads("retry-plan").get(plan_key)
+        if plan is None:  # planned once and stored: a resumed run retries the same pairs
+            open_pairs: dict[tuple[int, float], list[dict[str, Any]]] = {}
+            for c in propagate_over_eps(_grid_cells(config, store, x.shape[0])):
+                if c["verdict"] == Verdict.UNKNOWN.value:
+                    open_pairs.setdefault((c["image"], c["eps"]), []).append(c)
+            order = sorted(
+                open_pairs, key=lambda p: (min(distance(c) for c in open_pairs[p]), p[1], p[0])
             )
-            for image, eps in chosen
+            plan = {
+                "pairs": [
+                    [image, eps, sorted(c["label"] for c in open_pairs[(image, eps)])]
+                    for image, eps in order[: int(budget // limit)]
+                ]
+            }
+            store.put(plan_key, "retry-plan", plan)
+        if not plan["pairs"]:
+            return
+        budget -= len(plan["pairs"]) * limit
+        tasks = [
+            replace(_cell_task(config, model, x, image, eps), timeout_s=limit, labels=tuple(labels))
+            for image, eps, labels in plan["pairs"]
         ]
         run_pending(
             ex,

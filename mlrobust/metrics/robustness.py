@@ -3,6 +3,7 @@ per cell, robust accuracy per eps, time per component, and the ``results.json`` 
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -100,6 +101,14 @@ def summary_rows(
             }
         )
     return rows
+
+
+def distance(cell: dict[str, Any]) -> float:
+    """How far an UNKNOWN cell stayed from an answer: the smaller of what the attack still
+    lacked (its best value up to 0) and what the proof still lacked (its bound down to 0)."""
+    gaps = [-cell["attack_value"]] if cell.get("attack_value") is not None else []
+    gaps += [cell["proven_bound"]] if cell.get("proven_bound") is not None else []
+    return max(min(gaps), 0.0) if gaps else math.inf
 
 
 def final_verdict(cell: dict[str, Any]) -> Verdict:

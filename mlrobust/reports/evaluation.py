@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 from matplotlib.figure import Figure
 
-from mlrobust.metrics.robustness import EvaluationResult
+from mlrobust.metrics.robustness import EvaluationResult, distance
 from mlrobust.reports.figures import b64, new_figure, png_bytes, save
 
 logger = logging.getLogger(__name__)
@@ -300,14 +300,6 @@ def fmt(value: Any) -> str:
 
 def _num(v: Any) -> float:
     return math.nan if v is None else float(v)
-
-
-def distance(cell: dict[str, Any]) -> float:
-    """How far an UNKNOWN cell stayed from an answer: the smaller of what the attack still
-    lacked (its best value up to 0) and what the proof still lacked (its bound down to 0)."""
-    gaps = [-cell["attack_value"]] if cell.get("attack_value") is not None else []
-    gaps += [cell["proven_bound"]] if cell.get("proven_bound") is not None else []
-    return max(min(gaps), 0.0) if gaps else math.inf
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Path:

@@ -208,7 +208,8 @@ def _verdicts(result) -> dict[tuple[float, int, int], str]:  # noqa: ANN001
 
 def _retried(folder: Path) -> list[str]:
     with closing(sqlite3.connect(folder / "cells.sqlite")) as db:
-        return sorted(k for (k,) in db.execute("SELECT key FROM cells") if k.startswith("retry/"))
+        keys = [k for (k,) in db.execute("SELECT key FROM cells")]
+    return sorted(k for k in keys if k.startswith("retry/") and not k.endswith("/plan"))
 
 
 def test_retry_rounds_decide_what_the_first_pass_left_open(
@@ -250,3 +251,29 @@ def test_retry_budget_picks_the_same_pairs_every_time(
     assert len(picked[0]) == 1 and picked[0] == picked[1]
     with pytest.raises(InputError, match="cannot pay for one retry.*at least 4 s"):
         replace(cfg, retry_budget_s=3.0)
+
+
+def test_a_run_killed_inside_a_retry_round_resumes_its_plan(
+    tmp_path: Path, scripted: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(plugins.SCRIPT, "unknown_below_s", 3.0)
+    # 8 s pays for two retried pairs in round 1 (4 s each) and nothing after
+    cfg = replace(
+        tiny_config(tmp_path), verifier="scripted", verifier_timeout_s=1.0, retry_budget_s=8.0
+    )
+    cheap_run = evaluate(replace(cfg, retry_budget_s=0.0, out_dir=tmp_path / "count"))
+    cheap = _verdicts(cheap_run[0].result)
+    assert len({(e, i) for (e, i, _), v in cheap.items() if v == "unknown"}) >= 3
+    first_pass = len(scripted)
+    scripted.clear()
+    monkeypatch.setitem(plugins.SCRIPT, "die_on", first_pass + 2)  # inside round 1
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(cfg)
+    folder = cfg.out_dir / "tiny"
+    assert len(_retried(folder)) == 1  # one retried pair stored before the kill
+    monkeypatch.setitem(plugins.SCRIPT, "die_on", None)
+    after = _verdicts(evaluate(cfg)[0].result)
+    # the stored plan was finished, not re-planned: two pairs retried in all, not three
+    assert len(_retried(folder)) == 2
+    unknown = [v for v in after.values() if v == "unknown"]
+    assert 0 < len(unknown) < sum(v == "unknown" for v in cheap.values())

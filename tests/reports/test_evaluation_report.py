@@ -186,7 +186,7 @@ def test_summary_table_by_hand(tmp_path: Path) -> None:
 def test_unknown_cells_show_their_distance_to_an_answer(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from mlrobust.reports.evaluation import distance
+    from mlrobust.metrics.robustness import distance
 
     near = {"attack_value": -0.01, "proven_bound": 2.0}  # the attack almost flipped it
     far = {"attack_value": -3.0, "proven_bound": 0.5}  # the proof lacks 0.5
