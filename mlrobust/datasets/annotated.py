@@ -53,7 +53,6 @@ class AnnotatedImage:
     path: Path
     labels: tuple[str, ...]
     objects: tuple[AnnotatedObject, ...] = ()
-    size: tuple[int, int] = (0, 0)  # (width, height) as annotated; 0 = unknown
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,6 @@ def coco_index(path: str | Path, split: str = "test") -> AnnotatedIndex:
                 folder / str(im["file_name"]),
                 tuple(sorted({o.label for o in objects})),
                 tuple(objects),
-                (int(im.get("width", 0)), int(im.get("height", 0))),
             )
         )
     label_names = tuple(names[c["id"]] for c in categories)

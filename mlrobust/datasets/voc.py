@@ -53,8 +53,8 @@ def _text(node: ET.Element, path: str, source: Path) -> str:
 Box = tuple[float, float, float, float]
 
 
-def _read_xml(path: Path) -> tuple[str, list[tuple[str, bool, Box]], tuple[int, int]]:
-    """``(filename, [(label, difficult, box)], (width, height))`` of one annotation file."""
+def _read_xml(path: Path) -> tuple[str, list[tuple[str, bool, Box]]]:
+    """``(filename, [(label, difficult, box)])`` of one annotation file."""
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:
@@ -76,11 +76,7 @@ def _read_xml(path: Path) -> tuple[str, list[tuple[str, bool, Box]], tuple[int, 
             raise CorruptFileError(f"{path}: a box coordinate is not a number ({exc}).") from exc
         difficult = (obj.findtext("difficult") or "0").strip() == "1"
         objects.append((_text(obj, "name", path), difficult, (x0 - 1, y0 - 1, x1, y1)))
-    size = root.find("size")
-    wh = (0, 0)
-    if size is not None and size.findtext("width") and size.findtext("height"):
-        wh = (int(float(size.findtext("width") or 0)), int(float(size.findtext("height") or 0)))
-    return filename, objects, wh
+    return filename, objects
 
 
 def voc_index(root: str | Path, split: str = "test") -> AnnotatedIndex:
@@ -117,14 +113,14 @@ def voc_index(root: str | Path, split: str = "test") -> AnnotatedIndex:
                 f"but {xml} does not exist."
             )
         parsed.append(_read_xml(xml))
-    names = {label for _, objs, _ in parsed for label, _, _ in objs}
+    names = {label for _, objs in parsed for label, _, _ in objs}
     label_names = VOC_CLASSES if names <= set(VOC_CLASSES) else tuple(sorted(names))
-    for filename, objs, wh in parsed:
+    for filename, objs in parsed:
         labels = {label for label, _, _ in objs}
         difficult_only += len(labels - {label for label, hard, _ in objs if not hard})
         objects = tuple(AnnotatedObject(label, box) for label, hard, box in objs if not hard)
         records.append(
-            AnnotatedImage(root / "JPEGImages" / filename, tuple(sorted(labels)), objects, wh)
+            AnnotatedImage(root / "JPEGImages" / filename, tuple(sorted(labels)), objects)
         )
     notes: tuple[str, ...] = ()
     if difficult_only:  # VOC's "0" labels: said once here, and by `mlrobust data info`
