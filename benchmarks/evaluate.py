@@ -64,6 +64,11 @@ def decided_table(out: Path) -> tuple[int, int, dict[str, float]]:
             cells += row["cells"]
         for k, v in result["timing"].items():
             totals[k] = totals.get(k, 0.0) + (v or 0.0)
+        spent = sum(v or 0.0 for v in result["timing"].values())
+        print(
+            f"{result['model']:<20} {'all':>6} {'':>6} {'':>9} {'':>10} {'':>8} {'':>8}"
+            f"  {spent:.0f} s of worker time"
+        )
     return unknown, cells, totals
 
 
