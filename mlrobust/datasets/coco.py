@@ -70,10 +70,9 @@ def _load(path: Path) -> dict[str, Any]:
         raise CorruptFileError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}).") from exc
     except UnicodeDecodeError as exc:
         raise CorruptFileError(f"{path} is not UTF-8 text: {exc}.") from exc
-    missing = [
-        k for k in ("images", "annotations", "categories") if not isinstance(data.get(k), list)
-    ]
-    if not isinstance(data, dict) or missing:
+    keys = ("images", "annotations", "categories")
+    missing = [k for k in keys if not isinstance(data, dict) or not isinstance(data.get(k), list)]
+    if missing:
         raise CorruptFileError(f"{path} is not a COCO instances file: lists {missing} are missing.")
     return data
 
@@ -115,13 +114,19 @@ def coco_index(path: str | Path, split: str = "test") -> AnnotatedIndex:
     for im in ordered:
         objects = []
         for ann in by_image[int(im["id"])]:
-            x, y, w, h = (float(v) for v in ann["bbox"])
-            seg = ann.get("segmentation")
-            polygons = (
-                tuple(tuple(float(v) for v in p) for p in seg if len(p) >= 6)
-                if isinstance(seg, list) and not ann.get("iscrowd")
-                else ()
-            )
+            try:
+                x, y, w, h = (float(v) for v in ann["bbox"])
+                seg = ann.get("segmentation")
+                polygons = (
+                    tuple(tuple(float(v) for v in p) for p in seg if len(p) >= 6)
+                    if isinstance(seg, list) and not ann.get("iscrowd")
+                    else ()
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CorruptFileError(
+                    f"{json_path}: annotation {ann.get('id')} has a malformed bbox or "
+                    f"segmentation ({exc}); COCO boxes are [x, y, width, height]."
+                ) from exc
             objects.append(
                 AnnotatedObject(names[ann["category_id"]], (x, y, x + w, y + h), polygons)
             )

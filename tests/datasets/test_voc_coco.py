@@ -79,6 +79,14 @@ def test_coco_bad_input(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     with pytest.raises(CorruptFileError, match=r"annotation image id\(s\) are not among .*\[99\]"):
         load_dataset(f"coco:{path}")
+    data["annotations"][0]["image_id"] = 7
+    data["annotations"][0]["bbox"] = [1, 2, 3]
+    path.write_text(json.dumps(data))
+    with pytest.raises(CorruptFileError, match=r"annotation 1 has a malformed bbox"):
+        load_dataset(f"coco:{path}")
+    path.write_text("[1, 2]")
+    with pytest.raises(CorruptFileError, match=r"not a COCO instances file: lists \['images'"):
+        load_dataset(f"coco:{path}")
     path.write_text('{"images": [')
     with pytest.raises(CorruptFileError, match=r"instances_val2017\.json:1: invalid JSON"):
         load_dataset(f"coco:{path}")
