@@ -111,7 +111,7 @@ def _verify_model(
         raise InputError(f"Unknown --property {prop!r}; use labels or topk.")
     if n < 1 or eps < 0:
         raise InputError("--n must be >= 1 and --eps >= 0.")
-    torch.set_num_threads(1)
+    # torch threads: the global --threads option (default: torch's, one per core)
     data = load_dataset(
         dataset, "test", n, skip_bad_images=skip_bad_images, shape=common_shape([model_name])
     )
