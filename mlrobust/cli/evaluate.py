@@ -210,6 +210,11 @@ def _print_summary(result: Any) -> None:
             fmt(r["empirical_accuracy"]),
         )
     console.print(table)
+    decided = sum(r["verified"] + r["falsified"] for r in result.robustness)
+    total = sum(r["cells"] for r in result.robustness)
+    console.print(
+        f"{result.model}: {decided} of {total} cells decided ({decided / max(total, 1):.1%})"
+    )
 
 
 @friendly_errors

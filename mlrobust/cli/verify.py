@@ -99,7 +99,6 @@ def _verify_model(
     timeout: float,
     skip_bad_images: bool = False,
 ) -> None:
-    import torch
 
     from mlrobust.datasets import load_dataset
     from mlrobust.evaluate.models import common_shape, dataset_for, load_model

@@ -213,7 +213,9 @@ pre{background:#f7f7f7;padding:.6em;overflow:auto}
 <h1>Robustness report: {{ r.model }}</h1>
 <p>Model <code>{{ r.model_ref }}</code>, decision rule <code>{{ r.rule }}</code>,
 {{ r.n_images }} images, {{ r.label_names|length }} labels, eps grid {{ r.eps|join(", ") }}
-(l<sub>∞</sub> on [0,1] pixels).</p>
+(l<sub>∞</sub> on [0,1] pixels). <strong>{{ decided }} of {{ total }} cells decided
+({{ "%.1f"|format(100 * decided / total if total else 0) }}%)</strong>: VERIFIED or
+FALSIFIED; the rest UNKNOWN.</p>
 {% for n in r.notes %}<div class="note">{{ n }}</div>{% endfor %}
 {% if r.summary %}<h2>Summary</h2>
 <p>Per eps: robust accuracy proven (certified, a lower bound) and not refuted by any attack
@@ -354,6 +356,8 @@ def write_evaluation_report(result: EvaluationResult, folder: str | Path) -> tup
         att_cols=ATTACK_COLUMNS,
         sum_cols=SUMMARY_COLUMNS,
         unknown=unknown[:UNKNOWN_SHOWN],
+        decided=sum(r["verified"] + r["falsified"] for r in result.robustness),
+        total=sum(r["cells"] for r in result.robustness),
         n_unknown=len(unknown),
         imgs={k: b64(v) for k, v in pngs.items()},
         schema=result.to_json()["schema_version"],

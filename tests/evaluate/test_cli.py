@@ -39,6 +39,7 @@ def test_evaluate_then_compare(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert json.loads((out / "a" / "results.json").read_text())["config"]["n"] == 2
+    assert "a: " in res.output and " cells decided (" in res.output
     res = CliRunner().invoke(
         app, ["compare", str(out / "a"), str(out / "b"), "--out", str(out / "cmp")]
     )

@@ -179,6 +179,7 @@ def test_summary_table_by_hand(tmp_path: Path) -> None:
     write_evaluation_report(result, tmp_path)
     html = (tmp_path / "index.html").read_text()
     assert html.index('id="summary"') < html.index("Clean quality")  # at the top
+    assert "7 of 8 cells decided\n(87.5%)" in html  # the decided share, first thing on the page
     assert "full test split (300)" in html and "the 4 evaluated" in html
     assert ">nan<" not in html  # empty metrics are a dash everywhere
 
