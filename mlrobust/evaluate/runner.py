@@ -9,6 +9,7 @@ stay, the conflicting one is not stored).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import logging
@@ -391,11 +392,15 @@ def _retry_rounds(
             T.run_cell_task,
             tasks,
             store,
-            key=lambda t, r=round_no: f"retry/{r}/img={t.image}/eps={t.eps!r}",  # type: ignore[misc]
-            rows=lambda t, cells, r=round_no: _retry_rows(t, cells, store, r),  # type: ignore[misc]
+            key=functools.partial(_retry_key, round_no),
+            rows=functools.partial(_retry_rows, store=store, round_no=round_no),
             progress=progress,
             description=f"{name}: retry round {round_no} ({limit:g} s each)",
         )
+
+
+def _retry_key(round_no: int, task: T.CellTask) -> str:
+    return f"retry/{round_no}/img={task.image}/eps={task.eps!r}"
 
 
 def _retry_rows(
@@ -410,8 +415,7 @@ def _retry_rows(
             k: cell["timing"].get(k, 0.0) + old.get(k, 0.0) for k in {*cell["timing"], *old}
         }
         cell["retried"] = round_no
-    marker = f"retry/{round_no}/img={task.image}/eps={task.eps!r}"
-    return [*rows, (marker, "retry", {"image": task.image, "eps": task.eps})]
+    return [*rows, (_retry_key(round_no, task), "retry", {"image": task.image, "eps": task.eps})]
 
 
 def _cell_rows(task: T.CellTask, cells: list[dict[str, Any]]) -> list[Row]:
