@@ -99,7 +99,6 @@ def _verify_model(
     timeout: float,
     skip_bad_images: bool = False,
 ) -> None:
-
     from mlrobust.datasets import load_dataset
     from mlrobust.evaluate.models import common_shape, dataset_for, load_model
     from mlrobust.rules import TopK, parse_rule

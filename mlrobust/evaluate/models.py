@@ -113,9 +113,10 @@ def declared_shape(ref: str) -> tuple[int, int, int] | None:
 
     if ref.endswith((".onnx", ".pt2")) or is_factory_ref(ref):
         return None
-    from mlrobust.models import resolve_model
+    from mlrobust.models.checkpoint import model_info
 
-    return tuple(resolve_model(ref)[1].input_shape)  # type: ignore[return-value]
+    info = model_info(ref)  # the metadata only: the weights are loaded once, by load_model
+    return None if info is None else tuple(info.input_shape)  # type: ignore[return-value]
 
 
 def common_shape(refs: Any) -> tuple[int, int, int] | None:

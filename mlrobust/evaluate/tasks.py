@@ -199,7 +199,9 @@ def run_cell_task(task: CellTask) -> list[dict[str, Any]]:
     ]
     if open_cells and task.restarts:
         t2 = time.perf_counter()
-        flipped, values = _hard_falsify(task, model, xs[open_cells], targets[open_cells], clean)
+        flipped, values = _hard_falsify(
+            task, model, xs[open_cells], targets[open_cells], [props[j] for j in open_cells], clean
+        )
         for j, ok, v in zip(open_cells, flipped, values, strict=True):
             attack_v[j] = Verdict.FALSIFIED if ok else attack_v[j]
             closest[j] = max(closest[j], v)
@@ -240,10 +242,16 @@ def _values(model: LoadedModel, res: Any, props: list[tuple[int, OutputSpec]]) -
 
 
 def _hard_falsify(
-    task: CellTask, model: LoadedModel, xs: torch.Tensor, targets: torch.Tensor, clean: Any
+    task: CellTask,
+    model: LoadedModel,
+    xs: torch.Tensor,
+    targets: torch.Tensor,
+    props: list[tuple[int, OutputSpec]],
+    clean: Any,
 ) -> tuple[list[bool], list[float]]:
     """The falsifier with ``task.restarts`` random restarts and twice the steps on the
-    properties ``targets`` (one row each) of one image; (re-checked flips, closest values)."""
+    properties ``props`` of one image (``xs``, ``targets``: one row per property);
+    (re-checked flips, closest values)."""
     from mlrobust.attacks import AttackGoal
     from mlrobust.attacks.registry import build_attack, get_attack_class
 
@@ -254,11 +262,8 @@ def _hard_falsify(
     res = build_attack(cls, **settings)(
         model.module, xs, AttackGoal(targets, model.rule), LinfBall(task.eps)
     )
-    labels = targets.float().argmax(dim=1).tolist()
-    flipped = _recheck(model, res.x_adv, xs, labels, clean, task.eps)
-    props = property_specs(model.rule, clean)
-    by_label = dict(props)
-    return list(flipped), _values(model, res, [(c, by_label[c]) for c in labels])
+    flipped = _recheck(model, res.x_adv, xs, [c for c, _ in props], clean, task.eps)
+    return flipped, _values(model, res, props)
 
 
 def _verify(task: CellTask, model: LoadedModel, specs: list[OutputSpec]) -> tuple[Any, ...]:

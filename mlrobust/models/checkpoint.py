@@ -86,6 +86,24 @@ def save_checkpoint(path: Path | str, model: nn.Module, info: ModelInfo) -> Path
     return weights
 
 
+def _read_info(meta: Path) -> ModelInfo:
+    try:
+        return ModelInfo.from_json(json.loads(meta.read_text()), meta)
+    except json.JSONDecodeError as exc:
+        raise CorruptFileError(f"{meta}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+
+
+def model_info(spec: str) -> ModelInfo | None:
+    """The metadata of a shipped model or checkpoint, without loading its weights; None when
+    there is no metadata file (loading the model then says what is missing)."""
+    if spec in SHIPPED:
+        ref = resources.files("mlrobust") / "assets" / "models" / f"{spec}.json"
+        with resources.as_file(ref) as meta:
+            return _read_info(meta) if meta.exists() else None
+    meta = _paths(spec)[1]
+    return _read_info(meta) if meta.exists() else None
+
+
 def load_checkpoint(path: Path | str) -> tuple[nn.Sequential, ModelInfo]:
     """Rebuild the model from its metadata and load the weights; the model is in eval mode."""
     weights, meta = _paths(path)
@@ -94,10 +112,7 @@ def load_checkpoint(path: Path | str) -> tuple[nn.Sequential, ModelInfo]:
             raise DataNotFoundError(
                 f"Checkpoint file missing: {p} (a checkpoint is NAME.safetensors + NAME.json)."
             )
-    try:
-        info = ModelInfo.from_json(json.loads(meta.read_text()), meta)
-    except json.JSONDecodeError as exc:
-        raise CorruptFileError(f"{meta}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+    info = _read_info(meta)
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError) as exc:

@@ -45,9 +45,10 @@ def test_restarts_falsify_a_cell_the_cheap_pass_cannot() -> None:
     x = torch.full((1, 1, 1, 1), 0.45)
     clean = model.rule.predict(model.module(x))[0]
     assert clean.tolist() == [False, True]
-    label, _ = property_specs(model.rule, clean)[0]  # label 0 stays OFF
+    prop = property_specs(model.rule, clean)[0]  # label 0 stays OFF
+    label = prop[0]
     targets = torch.tensor([[label == 0, label == 1]])
-    flipped, values = _hard_falsify(_task(0), model, x, targets, clean)
+    flipped, values = _hard_falsify(_task(0), model, x, targets, [prop], clean)
     assert flipped == [False] and values[0] < 0  # one run from the flat point: stuck
-    flipped, values = _hard_falsify(_task(8), model, x, targets, clean)
+    flipped, values = _hard_falsify(_task(8), model, x, targets, [prop], clean)
     assert flipped == [True] and values[0] >= 0
