@@ -50,7 +50,9 @@ def verify(
     tightening: str = typer.Option("lp", help="interval | crown | lp | mip"),
     backend: str = typer.Option("highs", help="highs | gurobi | mosek"),
     bab: bool = typer.Option(
-        True, "--bab/--no-bab", help="Branch and bound before the MILP (Linear/ReLU networks)."
+        True,
+        "--bab/--no-bab",
+        help="Branch and bound before the MILP (max-pools rewritten as ReLUs).",
     ),
 ) -> None:
     """Complete verification of VNN-COMP instances or of our own models on a dataset."""

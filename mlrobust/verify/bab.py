@@ -1,4 +1,4 @@
-"""ReLU-split branch and bound with alpha/beta-CROWN bounds (complete for Linear/ReLU chains).
+"""ReLU-split branch and bound with alpha/beta-CROWN bounds (complete: Linear/ReLU/Add/Concat).
 
 A *domain* is the input box together with a set of ReLU split decisions: neuron ``n`` of the
 ReLU at layer ``j`` is fixed active (``z_n >= 0``) or inactive (``z_n <= 0``). On a domain
@@ -19,13 +19,13 @@ BaBSR-style intercept score. The box corner that minimises each bound is also ev
 network: a violating corner is a counterexample candidate for the caller to re-check on the real
 model. When no domain is left, the clause is proven.
 
-Max-pool layers are relaxed as in CROWN over the root's input bounds and never split, so on
-networks with max-pool the search is sound but not complete: a domain with every ReLU split
-cannot be closed by the exact LP and stays open (the caller's MILP takes over).
+A domain with every ReLU split is a polytope on which the network is affine: an exact LP
+closes it or yields a witness, so the search is complete. Max-pool networks are searched after
+:func:`mlrobust.verify.rewrite.pools_as_relus` has rewritten each pool as pairwise ReLU maxima,
+so splitting a pool is splitting one of those ReLUs.
 
 Written here because no installable library does this beside torch 2.x (auto_LiRPA / abcrown
-do not install, see DESIGN.md). Chains of Linear, ReLU and MaxPool layers are handled;
-:func:`supports_bab` says which.
+do not install, see DESIGN.md). :func:`supports_bab` says which networks are handled.
 """
 
 from __future__ import annotations
@@ -41,8 +41,7 @@ import torch
 
 from mlrobust.verify.bounds import LayerBounds, adam_step
 from mlrobust.verify.ir import DTYPE, Network
-from mlrobust.verify.milp import supports_milp
-from mlrobust.verify.ops import Add, Concat, Linear, MaxPool, ReLU, relu_relaxation
+from mlrobust.verify.ops import Add, Concat, Linear, ReLU, relu_relaxation
 from mlrobust.verify.spec import DEFAULT_MARGIN, Clause
 
 log = logging.getLogger(__name__)
@@ -72,7 +71,8 @@ class BaBConfig:
 class BaBResult:
     """``proven``: every domain closed (the clause value is ``< -margin`` on the whole box).
     ``counterexample``: ``[input_size]`` witness already re-checked by the caller's checker.
-    ``bound``: proven upper bound of the clause value (``inf`` unless proven).
+    ``bound``: proven upper bound of the clause value over the box (when not proven: the
+    largest bound of the domains left open; ``inf`` with a counterexample).
     ``domains``: domains bounded; ``open_domains``: left when stopped."""
 
     proven: bool
@@ -85,14 +85,9 @@ class BaBResult:
 
 
 def supports_bab(net: Network) -> bool:
-    """True when every operator has an exact MILP encoding (Linear, ReLU, MaxPool, Add,
-    Concat): where BaB hands over what it leaves open."""
-    return supports_milp(net)
-
-
-def bab_is_complete(net: Network) -> bool:
-    """True when branch and bound is complete on the network: with every ReLU's phase fixed
-    the network is affine (Linear, ReLU, Add and Concat only)."""
+    """True when :func:`branch_and_bound` takes the network as it is: with every ReLU's phase
+    fixed it is affine (Linear, ReLU, Add and Concat only). A network with max-pools is taken
+    after :func:`mlrobust.verify.rewrite.pools_as_relus`."""
     return all(isinstance(n.op, (Linear, ReLU, Add, Concat)) for n in net.nodes[1:])
 
 
@@ -139,8 +134,6 @@ class _Bounder:
         self.net = net
         self.relus = net.relus
         self.pos_of = {j: p for p, j in enumerate(self.relus)}  # node index -> ReLU position
-        # max-pools keep the root's input bounds in every domain (sound: a domain is a subset)
-        self.pools = {j: bounds.ins(net, j)[0] for j in net.of_type(MaxPool)}
         self.root = [bounds.ins(net, j)[0] for j in self.relus]
         self.box = bounds.box
         self.net_bounds = bounds
@@ -151,7 +144,7 @@ class _Bounder:
         self.at_least = clause.at_least
         # float32 copies for the alpha/beta search steps (~2x faster on CPU); any alpha/beta is
         # sound, so only the float64 pass that scores the result must be exact
-        self.fast = _Float32Copy(net, self.root, self.pools, self.box, self.c)
+        self.fast = _Float32Copy(net, self.root, self.box, self.c)
 
     def relu_bounds(
         self, splits: list[torch.Tensor], fast: bool = False
@@ -203,8 +196,7 @@ class _Bounder:
             else:
                 if isinstance(op, Linear) and fast:
                     op = self.fast.linear[j]
-                ins = [(self.fast.pools if fast else self.pools)[j]] if j in self.pools else []
-                parts, c_j = op.backward(a, ins)
+                parts, c_j = op.backward(a, [])  # Linear, Add, Concat: no bounds needed
                 const = const + c_j
             for i, part in zip(self.net.nodes[j].inputs, parts, strict=True):
                 acc[i] = acc[i] + part if i in acc else part
@@ -303,13 +295,11 @@ class _Float32Copy:
         self,
         net: Network,
         root: list[tuple[torch.Tensor, torch.Tensor]],
-        pools: dict[int, tuple[torch.Tensor, torch.Tensor]],
         box: tuple[torch.Tensor, torch.Tensor],
         c: torch.Tensor,
     ) -> None:
         f32 = torch.float32
         self.root = [(lo.to(f32), hi.to(f32)) for lo, hi in root]
-        self.pools = {j: (lo.to(f32), hi.to(f32)) for j, (lo, hi) in pools.items()}
         self.box = (box[0].to(f32), box[1].to(f32))
         self.c = c.to(f32)
         self.linear = {j: net.op(j).to(f32) for j in net.of_type(Linear)}  # type: ignore[attr-defined]
@@ -330,7 +320,8 @@ def branch_and_bound(
     """
     if not supports_bab(net):
         raise ValueError(
-            "branch_and_bound handles Linear/ReLU/MaxPool chains only; see supports_bab"
+            "branch_and_bound handles Linear, ReLU, Add and Concat only (rewrite max-pools "
+            "with mlrobust.verify.rewrite.pools_as_relus first); see supports_bab"
         )
     t0 = time.monotonic()
     bnd = _Bounder(net, bounds, clause)
@@ -355,6 +346,7 @@ def branch_and_bound(
     open_dom = root.take(torch.nonzero(root.ub >= -config.margin)[:, 0])
     worst_closed = float(root.ub.max()) if not len(open_dom) else -math.inf
     stuck = 0  # fully split domains that the exact LP could not close either
+    worst_stuck = -math.inf  # their bounds: still sound upper bounds on their regions
     while len(open_dom):
         if time.monotonic() > deadline:
             break
@@ -369,6 +361,7 @@ def branch_and_bound(
         for i in torch.nonzero(leaf)[:, 0].tolist():
             if time.monotonic() > deadline:
                 stuck += 1  # not examined: the search cannot claim it closed
+                worst_stuck = max(worst_stuck, float(open_dom.ub[i]))
                 continue
             out = _leaf_lp(bnd, [s[i] for s in open_dom.splits], clause, check, config.margin)
             if isinstance(out, tuple):
@@ -377,6 +370,7 @@ def branch_and_bound(
                 )
             if out is None:
                 stuck += 1
+                worst_stuck = max(worst_stuck, float(open_dom.ub[i]))
             else:
                 worst_closed = max(worst_closed, out)
         open_dom = open_dom.take(torch.nonzero(~leaf)[:, 0])
@@ -415,11 +409,14 @@ def branch_and_bound(
         len(open_dom),
         time.monotonic() - t0,
     )
+    # every region of the box is in a closed, a stuck or an open domain: the largest of their
+    # bounds is a proven upper bound of the clause value even when the search stopped
+    worst_open = float(open_dom.ub.max()) if len(open_dom) else -math.inf
     return BaBResult(
         proven,
         None,
         None,
-        worst_closed if proven else math.inf,
+        max(worst_closed, worst_stuck, worst_open),
         done,
         len(open_dom),
         time.monotonic() - t0,
@@ -445,13 +442,9 @@ def _leaf_lp(
     """A domain with every ReLU fixed is a polytope on which the network is affine: solve the
     clause exactly by LP (HiGHS via SciPy). A float: closed, with that proven bound (``-inf``
     when the split constraints leave no input; else every form ``< -margin``); a tuple: a
-    re-checked counterexample; None: still open (``at_least > 1``, a max-pool in the network
-    (not affine on the domain), or an LP optimum ``>= -margin`` that does not reproduce on the
-    real model)."""
+    re-checked counterexample; None: still open (``at_least > 1``, or an LP optimum
+    ``>= -margin`` that does not reproduce on the real model)."""
     from scipy.optimize import linprog
-
-    if bnd.pools:
-        return None
 
     lo_in, hi_in = bnd.box
     n_in = lo_in.numel()
@@ -474,7 +467,7 @@ def _leaf_lp(
             box = bnd.net_bounds.ins(net, j)
         out = net.op(j).affine(ins, box)
         if out is None:
-            return None  # not affine on the domain (cannot happen without max-pools)
+            return None  # an unsplit unstable neuron (not a leaf): leave the domain open
         maps[j] = out
     a_map, c_map = maps[net.output]
     forms_a = -bnd.c @ a_map  # bnd.c holds the negated rows

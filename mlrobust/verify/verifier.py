@@ -3,8 +3,9 @@
 For each spec (a disjunction of clauses over the logits, see :mod:`mlrobust.verify.spec`):
 
 1. a short PGD attack on the IR looks for a counterexample (re-checked on the real model);
-2. on Linear/ReLU networks, ReLU-split branch and bound with alpha/beta-CROWN bounds
-   (:mod:`mlrobust.verify.bab`) gets ``bab_fraction`` of the time left, clause by clause;
+2. ReLU-split branch and bound with alpha/beta-CROWN bounds (:mod:`mlrobust.verify.bab`; on
+   max-pool networks over the pools-as-ReLUs rewrite, :mod:`mlrobust.verify.rewrite`) gets
+   ``bab_fraction`` of the time left, clause by clause;
 3. what is still open: bounds are tightened (once per input box, shared by all specs), alpha-CROWN
    on each clause's forms may prove it, and otherwise one MILP per clause maximises the clause
    value (``at_least``-th largest form) — per form when ``at_least = 1``, with counting binaries
@@ -31,7 +32,7 @@ import torch
 from mlrobust.solvers import Backend, Status, open_session
 from mlrobust.verdicts import Verdict
 from mlrobust.verify.attack import AttackConfig, pgd_candidates
-from mlrobust.verify.bab import BaBConfig, bab_is_complete, branch_and_bound, supports_bab
+from mlrobust.verify.bab import BaBConfig, branch_and_bound, supports_bab
 from mlrobust.verify.bounds import (
     LayerBounds,
     clause_upper_bound,
@@ -41,8 +42,10 @@ from mlrobust.verify.bounds import (
 )
 from mlrobust.verify.ir import DTYPE, Network
 from mlrobust.verify.milp import Tightening, TighteningConfig, encode, supports_milp, tighten
+from mlrobust.verify.ops import MaxPool
 from mlrobust.verify.oracle import Oracle, recheck
 from mlrobust.verify.protocol import Query, Stopwatch, VerificationResult, Verifier
+from mlrobust.verify.rewrite import bounds_read_back, pools_as_relus, rewritten_bounds
 from mlrobust.verify.spec import DEFAULT_MARGIN, Clause, OutputSpec
 
 log = logging.getLogger(__name__)
@@ -54,10 +57,9 @@ class VerifierConfig:
     seconds; ``timeout_s`` and ``seed`` are used by :func:`verify` (a :class:`MILPVerifier` gets
     both at call time).
 
-    ``bab``: branch and bound before the MILP on Linear/ReLU networks (complete there);
-    ``bab_maxpool``: on networks with max-pool too, where it is sound but incomplete and its
-    alpha-CROWN root costs seconds on the shipped CNN: it made proofs faster at a 10 s limit
-    (4.3-4.9 s instead of 6.8-7.0 s) but lost 1 of 8 images at 2 s, hence off by default."""
+    ``bab``: branch and bound before the MILP (complete given time); ``bab_maxpool``: on
+    networks with max-pool too, each pool rewritten as pairwise ReLU maxima
+    (:func:`mlrobust.verify.rewrite.pools_as_relus`) so that splitting it is splitting a ReLU."""
 
     tightening: Tightening = Tightening.LP
     backend: Backend = Backend.HIGHS
@@ -71,7 +73,7 @@ class VerifierConfig:
     attack_time_s: float = 5.0
     alpha_steps: int = 20
     bab: bool = True
-    bab_maxpool: bool = False
+    bab_maxpool: bool = True
     bab_fraction: float = 0.7
     exact_objective: bool = False
     threads: int = 1
@@ -131,12 +133,14 @@ def _pipeline(
             results[i] = _done(Verdict.FALSIFIED, math.inf, val, x, x, t0, 0, 0, "attack", net)
     todo = [i for i in range(len(specs)) if i not in results]
     proven: dict[int, float] = {}  # spec -> proven bound of the clauses BaB closed
+    left: dict[int, float] = {}  # spec -> BaB's proven bound of the clauses it left open
+    pooled = bool(net.of_type(MaxPool))
     if (
         todo
         and config.bab
         and not config.exact_objective
-        and supports_bab(net)
-        and (config.bab_maxpool or bab_is_complete(net))
+        and supports_bab(pools_as_relus(net)[0])
+        and (config.bab_maxpool or not pooled)
     ):
         bab_end = time.monotonic() + config.bab_fraction * (deadline - time.monotonic())
         with clock.stage("bab"):
@@ -145,13 +149,22 @@ def _pipeline(
                 if bounds is not None
                 else crown_bounds(net, lo, hi, config.alpha_steps, deadline=bab_end)
             )
-            for i in todo:
-                out = _bab_spec(net, root, specs[i], oracle, config, t0, bab_end)
+            bab_net = pools_as_relus(net)[0] if pooled else net
+            if pooled:
+                root = rewritten_bounds(net, root, deadline=bab_end)
+                # tighter than CROWN's on net behind the pools: the MILP stage starts from them
+                bounds = bounds_read_back(net, root)
+            else:
+                bounds = root
+            for k, i in enumerate(todo):
+                # an equal share of BaB's time per spec, as in the MILP stage below
+                share_end = time.monotonic() + (bab_end - time.monotonic()) / (len(todo) - k)
+                out = _bab_spec(bab_net, root, specs[i], oracle, config, t0, share_end)
                 if isinstance(out, VerificationResult):
                     results[i] = out
                 else:
                     specs = [*specs[:i], out[0], *specs[i + 1 :]]
-                    proven[i] = out[1]
+                    _, proven[i], left[i] = out
         todo = [i for i in range(len(specs)) if i not in results]
     if not todo:
         return tuple(results[i] for i in range(len(specs)))
@@ -177,8 +190,12 @@ def _pipeline(
             net, tight, specs[i], oracle, config, t0, share_end, n_unst, exact, clock
         )
         if i in proven:
+            # both bound the open clauses: keep the tighter (a FALSIFIED result has none)
+            open_bound = res.objective_bound
+            if res.verdict is not Verdict.FALSIFIED:
+                open_bound = min(open_bound, left[i])
             res = replace(
-                res, objective_bound=max(res.objective_bound, proven[i]), method=f"bab+{res.method}"
+                res, objective_bound=max(open_bound, proven[i]), method=f"bab+{res.method}"
             )
         results[i] = res
     return tuple(results[i] for i in range(len(specs)))
@@ -192,16 +209,18 @@ def _bab_spec(
     config: VerifierConfig,
     t0: float,
     deadline: float,
-) -> VerificationResult | tuple[OutputSpec, float]:
+) -> VerificationResult | tuple[OutputSpec, float, float]:
     """Branch and bound clause by clause until ``deadline``. Returns the final result when
     every clause is proven or one is falsified; otherwise the spec reduced to its open clauses
-    and the largest proven bound of the closed ones (for the MILP stage)."""
+    (for the MILP stage), the largest proven bound of the closed ones and that of the open
+    ones (``inf`` when one was not reached)."""
     lo, hi = bounds.box
     bab_cfg = BaBConfig(margin=config.margin)
-    open_clauses, bound, domains = [], -math.inf, 0
+    open_clauses, bound, left, domains = [], -math.inf, -math.inf, 0
     for cl in spec.clauses:
         if time.monotonic() > deadline:
             open_clauses.append(cl)
+            left = math.inf
             continue
         res = branch_and_bound(
             net,
@@ -229,9 +248,10 @@ def _bab_spec(
             bound = max(bound, res.bound)
         else:
             open_clauses.append(cl)
+            left = max(left, res.bound)
     if not open_clauses:
         return _done(Verdict.VERIFIED, bound, None, None, None, t0, domains, 0, "bab", net)
-    return replace(spec, clauses=tuple(open_clauses)), bound
+    return replace(spec, clauses=tuple(open_clauses)), bound, left
 
 
 def _done(
