@@ -109,6 +109,12 @@ def evaluate_command(
         "closest to an answer first; 0 = none)",
         show_default=_shown("retry_budget_s"),
     ),
+    budget: float = typer.Option(
+        None,
+        help="seconds of worker time per model for the whole grid, charged by limit: the cheap "
+        "pass (--timeout per image and eps), then retry rounds with the rest (0 = none)",
+        show_default=_shown("budget_s"),
+    ),
     tightening: str = typer.Option(
         None, help="interval, crown, lp or mip", show_default=_shown("tightening")
     ),
@@ -174,6 +180,7 @@ def evaluate_command(
         "verifier": verifier,
         "verifier_timeout_s": timeout,
         "retry_budget_s": retry_budget,
+        "budget_s": budget,
         "tightening": tightening,
         "attack_steps": steps,
         "verify_falsified": verify_falsified,

@@ -68,6 +68,9 @@ class EvaluationConfig:
         retry_budget_s: seconds of worker time for retry rounds after the first pass: the
             (image, eps) pairs with UNKNOWN cells, closest to an answer first, get
             :data:`RETRY_FACTOR` times the previous limit, round after round (0 = none).
+        budget_s: seconds of worker time per model for the whole grid's verification, charged
+            by limit: the cheap pass costs ``verifier_timeout_s`` per (image, eps) pair and the
+            rest pays for retry rounds (0 = no total: the cheap pass, then ``retry_budget_s``).
         verify_falsified: also run the verifier on cells an attack already falsified (a
             soundness cross-check; costs the time limit on each such cell).
         layered, layered_samples: layered-epsilon synthesis on a few images when available.
@@ -94,6 +97,7 @@ class EvaluationConfig:
     verifier: str = "milp"
     verifier_timeout_s: float = 2.0
     retry_budget_s: float = 0.0
+    budget_s: float = 0.0
     tightening: Tightening = Tightening.CROWN
     verify_falsified: bool = False
     layered: bool = True
@@ -128,6 +132,13 @@ class EvaluationConfig:
                 f"retried (image, eps) pair gets {first_retry:g} s ({RETRY_FACTOR:g} x "
                 f"verifier_timeout_s). Give at least {first_retry:g} s, or 0 for no retry rounds."
             )
+        if self.budget_s < 0:
+            raise InputError(f"budget_s must be >= 0 (0 = no grid budget), got {self.budget_s:g}.")
+        if self.budget_s and self.retry_budget_s:
+            raise InputError(
+                "Give either budget_s (the whole grid) or retry_budget_s (the retry rounds "
+                "after the cheap pass), not both."
+            )
         if self.workers < 1:
             raise InputError(f"workers must be at least 1, got {self.workers}.")
         if self.executor not in EXECUTORS:
@@ -137,6 +148,27 @@ class EvaluationConfig:
         names = [model_name(m) for m in self.models]
         if len(set(names)) != len(names):
             raise InputError(f"Two models share a report folder name: {names}; rename one file.")
+
+    def cheap_pass_s(self, images: int) -> float:
+        """What the cheap pass over ``images`` images costs, charged by limit."""
+        return images * len(self.eps) * self.verifier_timeout_s
+
+    def retry_budget(self, images: int) -> float:
+        """Seconds left for retry rounds after the cheap pass over ``images`` images."""
+        if not self.budget_s:
+            return self.retry_budget_s
+        return self.budget_s - self.cheap_pass_s(images)
+
+    def check_budget(self, images: int) -> None:
+        """Raise InputError when ``budget_s`` cannot pay for the cheap pass."""
+        need = self.cheap_pass_s(images)
+        if self.budget_s and self.budget_s < need:
+            raise InputError(
+                f"budget_s = {self.budget_s:g} s is too small for the cheap pass: {images} "
+                f"images x {len(self.eps)} eps x {self.verifier_timeout_s:g} s "
+                f"(verifier_timeout_s) = {need:g} s per model. Give at least {need:g} s, fewer "
+                "images or eps, or 0 for no grid budget."
+            )
 
     def fingerprint(self, model: str, weights: str = "") -> str:
         """Hash of the settings that change a stored cell's result (not the grid, n, workers),
@@ -158,6 +190,7 @@ class EvaluationConfig:
             "verifier": self.verifier,
             "verifier_timeout_s": self.verifier_timeout_s,
             "retry_budget_s": self.retry_budget_s,
+            "budget_s": self.budget_s,
             "tightening": self.tightening.name,
             "verify_falsified": self.verify_falsified,
             "seed": self.seed,

@@ -114,6 +114,7 @@ def evaluate(
     data = full.subset(slice(0, config.n))
     if len(data) < config.n:
         log.warning("dataset has only %d images; evaluating those", len(data))
+    config.check_budget(len(data))
     # every model loads before any folder is made: a bad model leaves nothing half-written
     loaded = {
         ref: (models or {}).get(ref) or load_model(ref, config.rule, data.input_shape)
@@ -351,14 +352,15 @@ def _retry_rounds(
     progress: Progress,
     name: str,
 ) -> None:
-    """Rounds after the cheap pass, paid from ``config.retry_budget_s``: the UNKNOWN cells (after
-    the nested-ball inference: what a smaller eps falsified or a larger one verified is not
-    retried) get the falsifier and verifier again with :data:`RETRY_FACTOR` times the previous
-    time limit, the (image, eps) pairs closest to an answer first, as many as the rest of the
-    budget pays for at that limit. The budget is charged by limit, not by measured time, so the
-    same settings retry the same pairs; each retried pair leaves a marker row, so a killed run
-    resumes inside a round."""
-    budget, limit = config.retry_budget_s, config.verifier_timeout_s
+    """Rounds after the cheap pass, paid from ``config.retry_budget`` (``retry_budget_s``, or
+    what ``budget_s`` leaves after the cheap pass): the UNKNOWN cells (after the nested-ball
+    inference: what a smaller eps falsified or a larger one verified is not retried) get the
+    falsifier and verifier again with :data:`RETRY_FACTOR` times the previous time limit, the
+    (image, eps) pairs closest to an answer first, as many as the rest of the budget pays for
+    at that limit. The budget is charged by limit, not by measured time, so the same settings
+    retry the same pairs; each retried pair leaves a marker row, so a killed run resumes
+    inside a round."""
+    budget, limit = config.retry_budget(x.shape[0]), config.verifier_timeout_s
     for round_no in itertools.count(1):
         limit *= RETRY_FACTOR
         if budget < limit:

@@ -253,6 +253,38 @@ def test_retry_budget_picks_the_same_pairs_every_time(
         replace(cfg, retry_budget_s=3.0)
 
 
+def test_a_grid_budget_pays_the_cheap_pass_then_retry_rounds(
+    tmp_path: Path, scripted: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(plugins.SCRIPT, "unknown_below_s", 3.0)
+    cfg = replace(tiny_config(tmp_path), verifier="scripted", verifier_timeout_s=1.0)
+    cheap = cfg.n * len(cfg.eps) * cfg.verifier_timeout_s  # 3 images x 2 eps x 1 s
+    # the whole grid's budget: the cheap pass plus 8 s, i.e. the same two retried pairs as a
+    # retry budget of 8 s, and the same verdicts
+    by_total = evaluate(replace(cfg, budget_s=cheap + 8.0, out_dir=tmp_path / "total"))
+    by_retry = evaluate(replace(cfg, retry_budget_s=8.0, out_dir=tmp_path / "retry"))
+    assert _verdicts(by_total[0].result) == _verdicts(by_retry[0].result)
+    retried = _retried(tmp_path / "total" / "tiny")
+    assert len(retried) == 2 and retried == _retried(tmp_path / "retry" / "tiny")
+    # exactly the cheap pass: no retry round
+    evaluate(replace(cfg, budget_s=cheap, out_dir=tmp_path / "cheap"))
+    assert _retried(tmp_path / "cheap" / "tiny") == []
+
+
+def test_a_grid_budget_too_small_for_the_cheap_pass_is_refused_before_any_work(
+    tmp_path: Path,
+) -> None:
+    cfg = replace(tiny_config(tmp_path), verifier_timeout_s=2.0, budget_s=11.0)
+    with pytest.raises(InputError, match=r"too small for the cheap pass: 3 images x 2 eps x 2 s.*"
+                       r"at least 12 s"):  # fmt: skip
+        evaluate(cfg)
+    assert not (cfg.out_dir / "tiny").exists()
+    with pytest.raises(InputError, match="either budget_s .* or retry_budget_s"):
+        replace(cfg, retry_budget_s=8.0)
+    with pytest.raises(InputError, match="budget_s must be >= 0"):
+        replace(cfg, budget_s=-1.0)
+
+
 def test_a_run_killed_inside_a_retry_round_resumes_its_plan(
     tmp_path: Path, scripted: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
