@@ -119,21 +119,16 @@ def _conv_case(seed: int, radius: float):  # type: ignore[no-untyped-def]
     return model, net, lo, hi, topk_spec(target, 1, 4)
 
 
-def _conv_bab(seed: int, radius: float, cfg: BaBConfig = BaBConfig(batch=8)):  # type: ignore[no-untyped-def]
-    """The exact MILP optimum and branch and bound on the pools-as-ReLUs rewrite."""
-    model, net, lo, hi, spec = _conv_case(seed, radius)
-    oracle = TorchOracle(model, (1, 6, 6))
-    exact = verify(net, lo, hi, [spec], oracle, EXACT)[0]
-    assert exact.verdict != Verdict.UNKNOWN and exact.objective_value is not None
-    res = branch_and_bound(
+def _bab_on_rewrite(net, lo, hi, spec, oracle):  # type: ignore[no-untyped-def]
+    """Branch and bound, without limits, on the pools-as-ReLUs rewrite of ``net``."""
+    return branch_and_bound(
         pools_as_relus(net)[0],
         rewritten_bounds(net, crown_bounds(net, lo, hi)),
         spec.clauses[0],
         _check(lo, hi, spec, oracle),
         time.monotonic() + NO_LIMIT_S,
-        cfg,
+        BaBConfig(batch=8),
     )
-    return model, lo, hi, spec, exact.objective_value, res
 
 
 # (seed, radius): proven after splits (3), violated (4, 7; 7 at 0.05 by only 0.003), and
@@ -146,7 +141,11 @@ def test_bab_on_max_pool_networks_is_complete_against_the_exact_milp(
     seed: int, radius: float
 ) -> None:
     assert not supports_bab(from_torch(random_convnet(0), (1, 6, 6)))
-    model, lo, hi, spec, best, res = _conv_bab(seed, radius)
+    model, net, lo, hi, spec = _conv_case(seed, radius)
+    oracle = TorchOracle(model, (1, 6, 6))
+    best = verify(net, lo, hi, [spec], oracle, EXACT)[0].objective_value
+    assert best is not None
+    res = _bab_on_rewrite(net, lo, hi, spec, oracle)
     # no time or domain limit: every case is decided, and the same way as the exact MILP
     assert res.proven or res.counterexample is not None
     if res.proven:
@@ -181,14 +180,7 @@ def test_fully_split_max_pool_domains_are_decided_by_the_leaf_lp(
     assert best is not None
     clause = spec.clauses[0]
     shifted = replace(spec, clauses=(replace(clause, d=clause.d - best + offset),))
-    res = branch_and_bound(
-        pools_as_relus(net)[0],
-        rewritten_bounds(net, crown_bounds(net, lo, hi)),
-        shifted.clauses[0],
-        _check(lo, hi, shifted, oracle),
-        time.monotonic() + NO_LIMIT_S,
-        BaBConfig(batch=8),
-    )
+    res = _bab_on_rewrite(net, lo, hi, shifted, oracle)
     assert leaves and all(out is not None for out in leaves)
     if offset < 0:
         # the leaves' exact LP optima are the true maxima of their regions; the MILP's optimum
