@@ -112,3 +112,34 @@ def test_a_network_without_pools_is_left_as_it_is() -> None:
     assert len(new.nodes) == len(net.nodes) == start
     assert all(_same(a, b) for a, b in zip(new.nodes, net.nodes, strict=True))
     assert where == {k: k for k in range(len(net.nodes))}
+
+
+def test_the_crown_verifier_proves_more_through_the_rewrite_on_the_shipped_cnn() -> None:
+    # the shipped undefended CNN, the 8 sample images at eps 0.01, each predicted label kept in
+    # the top 2: CROWN tightening on the original net proves 9 of the 16 (measured), through
+    # the rewrite 11
+    from mlrobust.datasets import load_dataset
+    from mlrobust.models import shipped_checkpoint
+    from mlrobust.rules import TopK
+    from mlrobust.threats import LinfBall
+    from mlrobust.verdicts import Verdict
+    from mlrobust.verify.milp import Tightening
+    from mlrobust.verify.oracle import TorchOracle
+    from mlrobust.verify.protocol import Query
+    from mlrobust.verify.spec import topk_spec
+    from mlrobust.verify.verifiers import CrownConfig, CrownVerifier
+
+    module, _ = shipped_checkpoint("double_mnist_none")
+    net = from_torch(module, (1, 28, 56))
+    oracle = TorchOracle(module, (1, 28, 56))
+    verifier = CrownVerifier(CrownConfig(tightening=Tightening.CROWN))
+    x = load_dataset("samples", n=8).x
+    proved = 0
+    for i in range(8):
+        with torch.no_grad():
+            labels = TopK(2).predict(module(x[i : i + 1]))[0].nonzero().flatten().tolist()
+        lo, hi = LinfBall(0.01).bounds(x[i : i + 1])
+        specs = tuple(topk_spec(c, 2, 10) for c in labels)
+        results = verifier(Query(net, lo[0], hi[0], specs, oracle, None), time_limit_s=60, seed=0)
+        proved += sum(r.verdict is Verdict.VERIFIED for r in results)
+    assert proved >= 10
