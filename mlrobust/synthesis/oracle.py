@@ -32,7 +32,6 @@ from mlrobust.verify.bounds import LayerBounds, check_box, clause_upper_bound, c
 from mlrobust.verify.from_torch import from_torch
 from mlrobust.verify.ir import Network
 from mlrobust.verify.milp import Tightening
-from mlrobust.verify.ops import MaxPool
 from mlrobust.verify.oracle import TorchOracle
 from mlrobust.verify.protocol import Query, VerificationResult
 from mlrobust.verify.rewrite import bounds_read_back, pools_as_relus, rewritten_bounds
@@ -234,9 +233,8 @@ def crown_stage(prob: Problem, lo: torch.Tensor, hi: torch.Tensor) -> tuple[floa
     """
     flo, fhi = check_box(prob.net, lo[0], hi[0])
     bounds = crown_bounds(prob.net, flo, fhi)
-    if not prob.net.of_type(MaxPool):
-        return clause_upper_bound(prob.net, bounds, prob.spec.clauses[0]), bounds
-    # through the pools-as-ReLUs rewrite: its relaxation is tighter behind the pools
+    # through the pools-as-ReLUs rewrite (the network itself when it has no max-pool): its
+    # relaxation is tighter behind the pools
     rewritten = rewritten_bounds(prob.net, bounds)
     bound = clause_upper_bound(pools_as_relus(prob.net)[0], rewritten, prob.spec.clauses[0])
     return bound, bounds_read_back(prob.net, rewritten)

@@ -8,9 +8,11 @@ network is affine, so a fully split domain is an exact LP (:func:`mlrobust.verif
 LP). The rewrite computes the same function, so proofs on it hold for the original network;
 witnesses are re-checked on the real model as always.
 
-Its relaxation is also at least as tight as the max-pool's own CROWN step: ``a + relu(b - a)``
-has a sloped upper line where the pool's is the constant ``max u``, and alpha can move its
-lower line between ``a`` and ``b``.
+Its relaxation is usually tighter than the max-pool's own CROWN step (not always: its upper
+line over independent boxes of ``a`` and ``b`` can exceed ``max u``): ``a + relu(b - a)`` has
+a sloped upper line where the pool's is the constant ``max u``, and alpha can move its lower
+line between ``a`` and ``b``; on the shipped CNN the logit bounds come out 9-14% narrower.
+A network without max-pools is its own rewrite (the same operators, no new node).
 """
 
 from __future__ import annotations

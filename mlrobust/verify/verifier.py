@@ -134,13 +134,12 @@ def _pipeline(
     todo = [i for i in range(len(specs)) if i not in results]
     proven: dict[int, float] = {}  # spec -> proven bound of the clauses BaB closed
     left: dict[int, float] = {}  # spec -> BaB's proven bound of the clauses it left open
-    pooled = bool(net.of_type(MaxPool))
     if (
         todo
         and config.bab
         and not config.exact_objective
         and supports_bab(pools_as_relus(net)[0])
-        and (config.bab_maxpool or not pooled)
+        and (config.bab_maxpool or not net.of_type(MaxPool))
     ):
         bab_end = time.monotonic() + config.bab_fraction * (deadline - time.monotonic())
         with clock.stage("bab"):
@@ -149,13 +148,11 @@ def _pipeline(
                 if bounds is not None
                 else crown_bounds(net, lo, hi, config.alpha_steps, deadline=bab_end)
             )
-            bab_net = pools_as_relus(net)[0] if pooled else net
-            if pooled:
-                root = rewritten_bounds(net, root, deadline=bab_end)
-                # tighter than CROWN's on net behind the pools: the MILP stage starts from them
-                bounds = bounds_read_back(net, root)
-            else:
-                bounds = root
+            # the rewrite is the network itself when it has no max-pool; behind pools its
+            # bounds are tighter than CROWN's on net, so the MILP stage starts from them too
+            bab_net = pools_as_relus(net)[0]
+            root = rewritten_bounds(net, root, deadline=bab_end)
+            bounds = bounds_read_back(net, root)
             for k, i in enumerate(todo):
                 # an equal share of BaB's time per spec, as in the MILP stage below
                 share_end = time.monotonic() + (bab_end - time.monotonic()) / (len(todo) - k)

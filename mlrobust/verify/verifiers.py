@@ -14,7 +14,6 @@ from mlrobust.verdicts import Verdict
 from mlrobust.verify.attack import AttackConfig, pgd_candidates
 from mlrobust.verify.bounds import clause_upper_bound
 from mlrobust.verify.milp import Tightening, TighteningConfig, supports_milp, tighten
-from mlrobust.verify.ops import MaxPool
 from mlrobust.verify.oracle import recheck
 from mlrobust.verify.protocol import (
     Query,
@@ -58,11 +57,11 @@ class CrownVerifier(Verifier):
         level = (
             cfg.tightening if supports_milp(query.net) else min(cfg.tightening, Tightening.CROWN)
         )
-        # CROWN on a max-pool net goes through the pools-as-ReLUs rewrite (the same function,
-        # a tighter relaxation behind the pools); LP tightening keeps the original, where the
+        # CROWN goes through the pools-as-ReLUs rewrite (the same function, a tighter
+        # relaxation behind any max-pools); LP tightening keeps the original, where the
         # rewrite's extra ReLU inputs cost more LPs than its bounds save
         net, start = query.net, query.bounds
-        if level <= Tightening.CROWN and net.of_type(MaxPool):
+        if level <= Tightening.CROWN:
             net = pools_as_relus(query.net)[0]
             start = None if start is None else rewritten_bounds(query.net, start)
         with clock.stage("bounds"):
