@@ -14,7 +14,9 @@ results/derived_consensus.csv, or for benchmarks it does not cover the majority 
 tools, RPM left out), then per network: solved, wrong, total time, peak resident memory, and
 the 2021 tools' solved counts within the same limits (answers the reference confirms). Every
 ``sat`` answer's counterexample is re-checked here with onnxruntime and the input regions
-(zero tolerance). Runs single-threaded (shared 2-core machine).
+(zero tolerance). Runs single-threaded (shared 2-core machine); ``--processes N`` shares each
+instance's branch and bound between N single-thread processes (what ``mlrobust verify`` does
+with one process per core).
 """
 
 from __future__ import annotations
@@ -96,6 +98,9 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=0.0, help="override the CSV's limits")
     ap.add_argument("--limit", type=int, default=0, help="first N instances per net (0: all)")
     ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=False)
+    ap.add_argument(
+        "--processes", type=int, default=1, help="branch-and-bound processes per instance"
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.ERROR)
@@ -109,7 +114,7 @@ def main() -> None:
         by_net[r[0]].append(r)
     tools = tool_answers(bench)
     ref = reference(bench, tools)
-    configs = {"ours": MILPVerifier()}
+    configs = {"ours": MILPVerifier(VerifierConfig(bab_processes=args.processes))}
     if args.baseline:
         plain = VerifierConfig(
             tightening=Tightening.INTERVAL, attack_steps=0, alpha_steps=0, bab=False

@@ -20,8 +20,9 @@ def _main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
     threads: int = typer.Option(
         0,
-        help="CPU threads for torch (0 = torch's default). Use 1 on "
-        "a busy machine: oversubscribed threads slow training down.",
+        help="CPU threads for torch (0 = torch's default, one per core); for `verify`, also "
+        "the processes of one branch and bound. Use 1 on a busy machine: oversubscribed "
+        "threads slow training down.",
     ),
 ) -> None:
     # only mlrobust's own messages at INFO / DEBUG: libraries (torch.export's tracing) stay at

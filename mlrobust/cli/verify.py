@@ -68,8 +68,17 @@ def verify(
         ) from None
     if timeout <= 0:
         raise InputError("--timeout must be > 0 seconds.")
+    import torch
+
     try:
-        chosen = verifier_for(verifier, tightening=level, backend=solver, bab=bab)
+        # one core per branch-and-bound process: the global --threads (default: one per core)
+        chosen = verifier_for(
+            verifier,
+            tightening=level,
+            backend=solver,
+            bab=bab,
+            bab_processes=torch.get_num_threads(),
+        )
         if onnx is not None or vnnlib is not None:
             if onnx is None or vnnlib is None:
                 raise InputError("VNN-COMP mode needs both --onnx and --vnnlib.")

@@ -55,7 +55,9 @@ class BaBConfig:
     """Settings of :func:`branch_and_bound`. ``batch``: domains split per round (each gives two
     children); ``steps``: Adam steps on alpha/beta per round; ``max_domains``: open domains kept
     in memory, further capped so that their alpha/beta/splits fit in ``memory_mb`` (beyond it
-    the search stops with UNKNOWN)."""
+    the search stops with UNKNOWN). ``processes``: processes (one core each) that share the
+    open domains once the search has run ``parallel_after_s`` (:mod:`mlrobust.verify.bab_pool`;
+    ``max_domains`` and ``memory_mb`` then apply to the processes together)."""
 
     batch: int = 256
     steps: int = 10
@@ -65,6 +67,8 @@ class BaBConfig:
     max_domains: int = 100_000
     memory_mb: int = 2048
     margin: float = DEFAULT_MARGIN
+    processes: int = 1
+    parallel_after_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,8 @@ class BaBResult:
     ``counterexample``: ``[input_size]`` witness already re-checked by the caller's checker.
     ``bound``: proven upper bound of the clause value over the box (when not proven: the
     largest bound of the domains left open; ``inf`` with a counterexample).
-    ``domains``: domains bounded; ``open_domains``: left when stopped."""
+    ``domains``: domains bounded; ``open_domains``: left when stopped; ``processes``: processes
+    that searched a share of the domains (:mod:`mlrobust.verify.bab_pool`)."""
 
     proven: bool
     counterexample: torch.Tensor | None
@@ -82,6 +87,7 @@ class BaBResult:
     domains: int
     open_domains: int
     time_s: float
+    processes: int = 1
 
 
 def supports_bab(net: Network) -> bool:
@@ -142,6 +148,7 @@ class _Bounder:
         self.c = -clause.c.to(DTYPE)
         self.d = clause.d.to(DTYPE)
         self.at_least = clause.at_least
+        self.clause = clause
         # float32 copies for the alpha/beta search steps (~2x faster on CPU); any alpha/beta is
         # sound, so only the float64 pass that scores the result must be exact
         self.fast = _Float32Copy(net, self.root, self.box, self.c)
@@ -317,6 +324,8 @@ def branch_and_bound(
 
     ``bounds``: sound root bounds over the box (e.g. tightened); ``check``: re-checks a
     candidate input on the real model and returns ``(witness, value)`` when it reproduces.
+    With ``config.processes > 1`` the open domains are shared out between that many processes
+    once the search has run ``config.parallel_after_s`` (:mod:`mlrobust.verify.bab_pool`).
     """
     if not supports_bab(net):
         raise ValueError(
@@ -340,42 +349,140 @@ def branch_and_bound(
     ub, corner = bnd.optimise(root, config.root_steps, config, deadline)
     root.ub = ub
     hit = _try_corners(net, clause, corner, check)
-    done = 1
     if hit is not None:
-        return BaBResult(False, hit[0], hit[1], math.inf, done, 1, time.monotonic() - t0)
-    open_dom = root.take(torch.nonzero(root.ub >= -config.margin)[:, 0])
-    worst_closed = float(root.ub.max()) if not len(open_dom) else -math.inf
-    stuck = 0  # fully split domains that the exact LP could not close either
-    worst_stuck = -math.inf  # their bounds: still sound upper bounds on their regions
-    while len(open_dom):
-        if time.monotonic() > deadline:
-            break
-        if len(open_dom) > cap:
+        return BaBResult(False, hit[0], hit[1], math.inf, 1, 1, time.monotonic() - t0)
+    search = _Search(bnd, check, config, cap)
+    search.add(root)
+    search.done = 1
+    if config.processes > 1:
+        from mlrobust.verify.bab_pool import search_in_parallel
+
+        hit, tally, procs = search_in_parallel(search, (net, bounds, clause, config), deadline)
+    else:
+        hit, tally, procs = search.run(deadline), search.tally(), 1
+    elapsed = time.monotonic() - t0
+    if hit is not None:
+        return BaBResult(False, hit[0], hit[1], math.inf, tally.done, tally.open, elapsed, procs)
+    proven = tally.open == 0 and tally.stuck == 0
+    log.debug(  # one per clause: at INFO it would flood an evaluation's console
+        "BaB: %s after %d domains, %d open, %.1f s, %d process(es)",
+        "proven" if proven else "stopped",
+        tally.done,
+        tally.open,
+        elapsed,
+        procs,
+    )
+    # every region of the box is in a closed, a stuck or an open domain: the largest of their
+    # bounds is a proven upper bound of the clause value even when the search stopped
+    return BaBResult(proven, None, None, tally.bound, tally.done, tally.open, elapsed, procs)
+
+
+@dataclass
+class _Tally:
+    """Where one search stands. ``stuck``: fully split domains that the exact LP could not
+    close either (or not examined before the deadline); ``bound``: the largest bound of the
+    closed, stuck and open domains, a proven upper bound of the clause value over the region
+    the search was given; ``capped``: stopped because its open domains exceeded the cap."""
+
+    done: int = 0
+    open: int = 0
+    stuck: int = 0
+    bound: float = -math.inf
+    capped: bool = False
+
+    def __add__(self, other: _Tally) -> _Tally:
+        return _Tally(
+            self.done + other.done,
+            self.open + other.open,
+            self.stuck + other.stuck,
+            max(self.bound, other.bound),
+            self.capped or other.capped,
+        )
+
+
+class _Search:
+    """The open domains of one search (the whole box, or the share of one process) and what it
+    has closed. :meth:`step` is one round: examine fully split domains exactly, split the
+    ``batch`` domains with the largest bounds, bound the children, drop the closed ones."""
+
+    def __init__(self, bnd: _Bounder, check: Checker, config: BaBConfig, cap: int) -> None:
+        self.bnd, self.check, self.config, self.cap = bnd, check, config, cap
+        self.open: _Domains | None = None
+        self.done = 0
+        self.worst_closed = -math.inf
+        self.stuck = 0
+        self.worst_stuck = -math.inf
+        self.capped = False
+
+    def __len__(self) -> int:
+        return 0 if self.open is None else len(self.open)
+
+    def add(self, dom: _Domains) -> None:
+        """Take over open domains (already bounded); the closed ones are counted closed."""
+        margin = self.config.margin
+        closing = dom.ub < -margin
+        if bool(closing.any()):
+            self.worst_closed = max(self.worst_closed, float(dom.ub[closing].max()))
+        dom = dom.take(torch.nonzero(~closing)[:, 0])
+        self.open = dom if self.open is None else _Domains.cat([self.open, dom])
+
+    def give(self, count: int) -> _Domains:
+        """Hand ``count`` open domains to another search: every other one in bound order, so
+        both keep a similar mix of hard and easy domains."""
+        assert self.open is not None
+        order = torch.argsort(self.open.ub, descending=True)
+        given, kept = order[1::2][:count], torch.cat([order[::2], order[1::2][count:]])
+        out = self.open.take(given)
+        self.open = self.open.take(kept)
+        return out
+
+    def tally(self) -> _Tally:
+        worst_open = float(self.open.ub.max()) if self.open is not None and len(self) else -math.inf
+        bound = max(self.worst_closed, self.worst_stuck, worst_open)
+        return _Tally(self.done, len(self), self.stuck, bound, self.capped)
+
+    def run(self, deadline: float) -> tuple[torch.Tensor, float] | None:
+        """Rounds until no domain is open, the deadline or the cap; a re-checked
+        counterexample when one is found."""
+        while len(self) and time.monotonic() <= deadline and not self.capped:
+            hit = self.step(deadline)
+            if hit is not None:
+                return hit
+        return None
+
+    def step(self, deadline: float) -> tuple[torch.Tensor, float] | None:
+        """One round (class docstring); a re-checked counterexample when one is found."""
+        config, bnd = self.config, self.bnd
+        if self.open is None or not len(self.open):
+            return None
+        if len(self.open) > self.cap:
             log.info(
                 "BaB: %d open domains exceed the cap of %d (max_domains, memory_mb): stopping",
-                len(open_dom),
-                cap,
+                len(self.open),
+                self.cap,
             )
-            break
+            self.capped = True
+            return None
+        open_dom = self.open
         leaf = open_dom.branch[:, 0] < 0
         for i in torch.nonzero(leaf)[:, 0].tolist():
             if time.monotonic() > deadline:
-                stuck += 1  # not examined: the search cannot claim it closed
-                worst_stuck = max(worst_stuck, float(open_dom.ub[i]))
+                self.stuck += 1  # not examined: the search cannot claim it closed
+                self.worst_stuck = max(self.worst_stuck, float(open_dom.ub[i]))
                 continue
-            out = _leaf_lp(bnd, [s[i] for s in open_dom.splits], clause, check, config.margin)
+            out = _leaf_lp(
+                bnd, [s[i] for s in open_dom.splits], bnd.clause, self.check, config.margin
+            )
             if isinstance(out, tuple):
-                return BaBResult(
-                    False, out[0], out[1], math.inf, done, len(open_dom), time.monotonic() - t0
-                )
+                return out
             if out is None:
-                stuck += 1
-                worst_stuck = max(worst_stuck, float(open_dom.ub[i]))
+                self.stuck += 1
+                self.worst_stuck = max(self.worst_stuck, float(open_dom.ub[i]))
             else:
-                worst_closed = max(worst_closed, out)
-        open_dom = open_dom.take(torch.nonzero(~leaf)[:, 0])
+                self.worst_closed = max(self.worst_closed, out)
+        open_dom = self.open = open_dom.take(torch.nonzero(~leaf)[:, 0])
         if not len(open_dom):
-            break
+            return None
         order = torch.argsort(open_dom.ub, descending=True)
         pick, rest = order[: config.batch], order[config.batch :]
         parents = open_dom.take(pick)
@@ -383,44 +490,19 @@ def branch_and_bound(
         ub, corner = bnd.optimise(children, config.steps, config, deadline)
         # a child is a subset of its parent: the parent's bound holds for it too
         children.ub = torch.minimum(ub, parents.ub.repeat(2))
-        done += len(children)
-        hit = _try_corners(net, clause, corner, check)
+        self.done += len(children)
+        hit = _try_corners(bnd.net, bnd.clause, corner, self.check)
         if hit is not None:
-            return BaBResult(
-                False, hit[0], hit[1], math.inf, done, len(open_dom), time.monotonic() - t0
-            )
-        closing = children.ub < -config.margin
-        if bool(closing.any()):
-            worst_closed = max(worst_closed, float(children.ub[closing].max()))
-        keep = torch.nonzero(~closing)[:, 0]
-        open_dom = _Domains.cat([open_dom.take(rest), children.take(keep)])
+            return hit
+        self.open = open_dom.take(rest)
+        self.add(children)
         log.debug(
-            "BaB: %d bounded, %d open, worst open bound %.4g, %.1f s",
-            done,
-            len(open_dom),
-            float(open_dom.ub.max()) if len(open_dom) else -math.inf,
-            time.monotonic() - t0,
+            "BaB: %d bounded, %d open, worst open bound %.4g",
+            self.done,
+            len(self.open),
+            float(self.open.ub.max()) if len(self.open) else -math.inf,
         )
-    proven = len(open_dom) == 0 and stuck == 0
-    log.debug(  # one per clause: at INFO it would flood an evaluation's console
-        "BaB: %s after %d domains, %d open, %.1f s",
-        "proven" if proven else "stopped",
-        done,
-        len(open_dom),
-        time.monotonic() - t0,
-    )
-    # every region of the box is in a closed, a stuck or an open domain: the largest of their
-    # bounds is a proven upper bound of the clause value even when the search stopped
-    worst_open = float(open_dom.ub.max()) if len(open_dom) else -math.inf
-    return BaBResult(
-        proven,
-        None,
-        None,
-        max(worst_closed, worst_stuck, worst_open),
-        done,
-        len(open_dom),
-        time.monotonic() - t0,
-    )
+        return None
 
 
 def _split(parents: _Domains) -> _Domains:

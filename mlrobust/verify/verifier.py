@@ -59,7 +59,9 @@ class VerifierConfig:
 
     ``bab``: branch and bound before the MILP (complete given time); ``bab_maxpool``: on
     networks with max-pool too, each pool rewritten as pairwise ReLU maxima
-    (:func:`mlrobust.verify.rewrite.pools_as_relus`) so that splitting it is splitting a ReLU."""
+    (:func:`mlrobust.verify.rewrite.pools_as_relus`) so that splitting it is splitting a ReLU;
+    ``bab_processes``: processes (one core each) that share one branch and bound's domains
+    (:mod:`mlrobust.verify.bab_pool`)."""
 
     tightening: Tightening = Tightening.LP
     backend: Backend = Backend.HIGHS
@@ -75,6 +77,7 @@ class VerifierConfig:
     bab: bool = True
     bab_maxpool: bool = True
     bab_fraction: float = 0.7
+    bab_processes: int = 1
     exact_objective: bool = False
     threads: int = 1
     seed: int = 0
@@ -123,6 +126,10 @@ def _pipeline(
     net, lo, hi, oracle, bounds = query.net, query.lo, query.hi, query.oracle, query.bounds
     specs = list(query.specs)
     results: dict[int, VerificationResult] = {}
+    if config.bab and config.bab_processes > 1:
+        from mlrobust.verify.bab_pool import start_helpers
+
+        start_helpers(config.bab_processes - 1)  # they start up while the attack runs
     # one attack budget for all specs, so many labels per image cannot eat the timeout
     attack_end = t0 + min(config.attack_time_s, 0.2 * config.timeout_s)
     for i, spec in enumerate(specs):
@@ -212,7 +219,7 @@ def _bab_spec(
     (for the MILP stage), the largest proven bound of the closed ones and that of the open
     ones (``inf`` when one was not reached)."""
     lo, hi = bounds.box
-    bab_cfg = BaBConfig(margin=config.margin)
+    bab_cfg = BaBConfig(margin=config.margin, processes=config.bab_processes)
     open_clauses, bound, left, domains = [], -math.inf, -math.inf, 0
     for cl in spec.clauses:
         if time.monotonic() > deadline:

@@ -6,6 +6,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from mlrobust.verify.from_torch import from_torch
+from mlrobust.verify.ir import DTYPE
+from mlrobust.verify.oracle import recheck
+from mlrobust.verify.spec import topk_spec
+
 
 def random_mlp(sizes: list[int], seed: int) -> nn.Sequential:
     gen = torch.Generator().manual_seed(seed)
@@ -36,3 +41,21 @@ def random_convnet(seed: int) -> nn.Sequential:
         .double()
         .eval()
     )
+
+
+def bab_checker(lo, hi, spec, oracle):  # type: ignore[no-untyped-def]
+    """Branch and bound's checker: re-check a candidate on the real model (the verifier's own
+    re-check)."""
+    return lambda z: recheck(z, lo.numpy(), hi.numpy(), spec, oracle)
+
+
+def mlp_case(seed: int, radius: float):  # type: ignore[no-untyped-def]
+    """A random 4-16-16-3 MLP, a box of ``radius`` around a random point, and the spec that its
+    predicted class stays top-1."""
+    model = random_mlp([4, 16, 16, 3], seed)
+    net = from_torch(model, (4,))
+    x = torch.rand(4, dtype=DTYPE, generator=torch.Generator().manual_seed(100 + seed))
+    lo, hi = x - radius, x + radius
+    with torch.no_grad():
+        target = int(model(x[None]).argmax())
+    return model, net, lo, hi, topk_spec(target, 1, 3)

@@ -21,30 +21,15 @@ from mlrobust.verify.rewrite import pools_as_relus, rewritten_bounds
 from mlrobust.verify.spec import topk_spec
 from mlrobust.verify.verifier import VerifierConfig, verify
 from tests.conftest import NO_LIMIT_S
-from tests.verify.helpers import random_convnet, random_mlp
+from tests.verify.helpers import bab_checker, mlp_case, random_convnet
 from tests.verify.reference import assert_witness
 
 EXACT = VerifierConfig(attack_steps=0, timeout_s=NO_LIMIT_S, exact_objective=True, bab=False)
 
 
-def _check(lo, hi, spec, oracle):  # type: ignore[no-untyped-def]
-    """BaB's checker: re-check a candidate on the real model (the verifier's own re-check)."""
-    return lambda z: recheck(z, lo.numpy(), hi.numpy(), spec, oracle)
-
-
-def _case(seed: int, radius: float):  # type: ignore[no-untyped-def]
-    model = random_mlp([4, 16, 16, 3], seed)
-    net = from_torch(model, (4,))
-    x = torch.rand(4, dtype=DTYPE, generator=torch.Generator().manual_seed(100 + seed))
-    lo, hi = x - radius, x + radius
-    with torch.no_grad():
-        target = int(model(x[None]).argmax())
-    return model, net, lo, hi, topk_spec(target, 1, 3)
-
-
 @pytest.mark.parametrize("seed", range(12))
 def test_bab_matches_the_exact_milp_optimum(seed: int) -> None:
-    model, net, lo, hi, spec = _case(seed, radius=0.3 + 0.05 * (seed % 4))
+    model, net, lo, hi, spec = mlp_case(seed, radius=0.3 + 0.05 * (seed % 4))
     oracle = TorchOracle(model, (4,))
     exact = verify(net, lo, hi, [spec], oracle, EXACT)[0]
     assert exact.verdict != Verdict.UNKNOWN and exact.objective_value is not None
@@ -54,7 +39,7 @@ def test_bab_matches_the_exact_milp_optimum(seed: int) -> None:
         net,
         bounds,
         spec.clauses[0],
-        _check(lo, hi, spec, oracle),
+        bab_checker(lo, hi, spec, oracle),
         time.monotonic() + NO_LIMIT_S,
         BaBConfig(batch=8),
     )
@@ -74,7 +59,7 @@ def test_bab_branches_where_the_root_bound_is_not_enough() -> None:
     # a root-only bound (which would make the completeness assertions above vacuous)
     splits = []
     for seed in range(12):
-        model, net, lo, hi, spec = _case(seed, radius=0.3 + 0.05 * (seed % 4))
+        model, net, lo, hi, spec = mlp_case(seed, radius=0.3 + 0.05 * (seed % 4))
         oracle = TorchOracle(model, (4,))
         res = branch_and_bound(
             net,
@@ -93,7 +78,7 @@ def test_bab_branches_where_the_root_bound_is_not_enough() -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_verifier_with_bab_agrees_with_milp(seed: int) -> None:
-    model, net, lo, hi, spec = _case(seed, radius=0.35)
+    model, net, lo, hi, spec = mlp_case(seed, radius=0.35)
     oracle = TorchOracle(model, (4,))
     cfg = VerifierConfig(attack_steps=0, timeout_s=NO_LIMIT_S)
     with_bab = verify(net, lo, hi, [spec], oracle, cfg)[0]
@@ -125,7 +110,7 @@ def _bab_on_rewrite(net, lo, hi, spec, oracle):  # type: ignore[no-untyped-def]
         pools_as_relus(net)[0],
         rewritten_bounds(net, crown_bounds(net, lo, hi)),
         spec.clauses[0],
-        _check(lo, hi, spec, oracle),
+        bab_checker(lo, hi, spec, oracle),
         time.monotonic() + NO_LIMIT_S,
         BaBConfig(batch=8),
     )
@@ -205,7 +190,7 @@ def test_verifier_runs_bab_on_max_pool_nets_unless_turned_off() -> None:
 def test_open_domains_are_capped_by_memory() -> None:
     # seed 1 needs tens of domains when split one at a time; with room for only 2 * batch open
     # domains the search must stop unproven (UNKNOWN), never claim a proof it did not finish
-    model, net, lo, hi, spec = _case(1, radius=0.35)
+    model, net, lo, hi, spec = mlp_case(1, radius=0.35)
     oracle = TorchOracle(model, (4,))
 
     def run(cfg: BaBConfig):  # type: ignore[no-untyped-def]
@@ -213,7 +198,7 @@ def test_open_domains_are_capped_by_memory() -> None:
             net,
             crown_bounds(net, lo, hi),
             spec.clauses[0],
-            _check(lo, hi, spec, oracle),
+            bab_checker(lo, hi, spec, oracle),
             time.monotonic() + NO_LIMIT_S,
             cfg,
         )

@@ -1,0 +1,121 @@
+"""One branch and bound shared between processes: same verdicts as the exact MILP, helpers
+never decide alone, and a helper that dies leaves the clause unproven."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+
+import pytest
+
+from mlrobust.verdicts import Verdict
+from mlrobust.verify import bab_pool
+from mlrobust.verify.bab import BaBConfig, BaBResult, branch_and_bound
+from mlrobust.verify.bounds import crown_bounds
+from mlrobust.verify.oracle import TorchOracle
+from mlrobust.verify.verifier import verify
+from tests.conftest import NO_LIMIT_S
+from tests.verify.helpers import bab_checker, mlp_case
+from tests.verify.reference import assert_witness
+from tests.verify.test_bab import EXACT
+
+# batch 2: the search has more open domains than one round takes after a few rounds, so the
+# helper is given a share; no waiting before sharing
+SHARED = BaBConfig(batch=2, processes=2, parallel_after_s=0.0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _helper() -> None:
+    assert bab_pool.warm_up(1) == 1, "the helper process did not start"
+
+
+def _radius(seed: int) -> float:
+    return 0.3 + 0.05 * (seed % 4)
+
+
+def _exact_max(seed: int) -> float:
+    model, net, lo, hi, spec = mlp_case(seed, _radius(seed))
+    exact = verify(net, lo, hi, [spec], TorchOracle(model, (4,)), EXACT)[0]
+    assert exact.verdict != Verdict.UNKNOWN and exact.objective_value is not None
+    return exact.objective_value
+
+
+def _shared_bab(seed: int, check=None, seconds=NO_LIMIT_S) -> BaBResult:  # type: ignore[no-untyped-def]
+    model, net, lo, hi, spec = mlp_case(seed, _radius(seed))
+    oracle = TorchOracle(model, (4,))
+    return branch_and_bound(
+        net,
+        crown_bounds(net, lo, hi),
+        spec.clauses[0],
+        check or bab_checker(lo, hi, spec, oracle),
+        time.monotonic() + seconds,
+        SHARED,
+    )
+
+
+# seeds whose search takes 13-841 domains (proven: 0, 1, 3, 5, 8; violated: 2, 11, the last
+# found after ~800 domains) and so runs rounds in both processes
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 5, 8, 11])
+def test_shared_search_agrees_with_the_exact_milp(seed: int) -> None:
+    best = _exact_max(seed)
+    res = _shared_bab(seed)
+    if best < -1e-3:
+        assert res.proven and res.bound >= best - 1e-9
+    if best > 1e-3:
+        assert res.counterexample is not None
+        model, _, lo, hi, spec = mlp_case(seed, _radius(seed))
+        assert_witness(model, res.counterexample, lo, hi, spec)
+
+
+def test_the_helper_takes_a_share_of_long_searches() -> None:
+    shares = {seed: _shared_bab(seed).processes for seed in (1, 8, 11)}
+    assert shares == {1: 2, 8: 2, 11: 2}, shares
+
+
+def test_helpers_never_decide_alone() -> None:
+    # a checker that rejects every candidate: a helper that trusted its own forward pass would
+    # report seed 2's violation (its root corner already violates); every candidate must go
+    # through the caller's re-check, so the search runs to its deadline undecided
+    calls: list[int] = []
+    res = _shared_bab(2, check=lambda x: calls.append(1), seconds=3.0)
+    assert res.processes == 2 and calls, "the search never asked the caller to re-check"
+    assert res.counterexample is None and not res.proven
+    assert res.bound >= _exact_max(2) - 1e-9
+
+
+def test_a_helper_that_dies_mid_search_leaves_the_clause_unproven(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    start = bab_pool._Helper.start_search
+
+    def start_then_die(self, payload: bytes, cap: int) -> None:  # type: ignore[no-untyped-def]
+        start(self, payload, cap)
+        self.proc.kill()
+        self.proc.wait()
+
+    best = _exact_max(8)  # holds: proven alone or by a healthy pair (test above)
+    with monkeypatch.context() as patch, caplog.at_level(logging.WARNING, "mlrobust"):
+        patch.setattr(bab_pool._Helper, "start_search", start_then_die)
+        res = _shared_bab(8)
+    assert not res.proven and res.counterexample is None
+    assert res.bound >= best - 1e-9  # the lost share's last bound still counts
+    assert "helper process exited" in caplog.text
+    # the dead helper is replaced for the next search
+    assert bab_pool.warm_up(1) == 1
+    again = _shared_bab(8)
+    assert again.proven and again.processes == 2
+
+
+def test_a_helper_that_cannot_start_leaves_the_search_to_the_caller(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(bab_pool, "_HELPERS", [])  # the warm helper stays aside
+    monkeypatch.setattr(bab_pool, "_START_FAILED", False)
+    monkeypatch.setattr(bab_pool.sys, "executable", shutil.which("false"))  # exits at once
+    with caplog.at_level(logging.WARNING, "mlrobust"):
+        res = _shared_bab(8)
+        again = _shared_bab(1)
+    assert res.proven and res.processes == 1 and again.proven and again.processes == 1
+    assert caplog.text.count("exited before it was ready") == 1  # no second attempt
+    assert bab_pool._START_FAILED and not bab_pool._helpers(1)
