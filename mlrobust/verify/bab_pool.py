@@ -80,7 +80,7 @@ def search_in_parallel(
                         joined.append(helper)
             _rebalance([local, *(h for h in joined if not h.dead)], config.batch)
             busy = [h for h in joined if len(h)]
-            for helper in busy:
+            for helper in busy:  # time.monotonic is system-wide: one deadline for all
                 helper.send(("round", deadline))
             hit = local.step(deadline)
             for helper in busy:
