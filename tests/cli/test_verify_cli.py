@@ -3,6 +3,7 @@ and without branch and bound; bad files give a one-line error and exit code 2.""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,34 @@ def test_vnncomp_mode_stdout_is_the_answer_alone_when_the_milp_runs() -> None:
     )
     lines = out.stdout.splitlines()
     assert len(lines) == 1 and lines[0].split()[0] in ("unsat", "unknown"), out.stdout
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_vnncomp_mode_shares_branch_and_bound_between_threads_processes(
+    threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    import torch
+
+    from mlrobust.verify import api
+
+    seen = []
+
+    def fake_verify_vnnlib(onnx, vnnlib, verifier, time_limit_s):  # type: ignore[no-untyped-def]
+        seen.append(verifier.config.bab_processes)
+        return types.SimpleNamespace(answer="unknown", time_s=0.0)
+
+    monkeypatch.setattr(api, "verify_vnnlib", fake_verify_vnnlib)
+    before = torch.get_num_threads()
+    try:
+        res = runner.invoke(
+            app, ["--threads", str(threads), "verify", "--onnx", "n.onnx", "--vnnlib", "p"]
+        )
+    finally:
+        torch.set_num_threads(before)
+    assert res.exit_code == 0, res.output
+    assert seen == [min(threads, os.cpu_count() or 1)]
 
 
 def test_vnncomp_mode_bad_property_file(tmp_path: Path) -> None:
