@@ -46,8 +46,10 @@ from mlrobust.verify.spec import DEFAULT_MARGIN, Clause
 
 log = logging.getLogger(__name__)
 
+#: a re-checked counterexample and its clause value
+Hit = tuple[torch.Tensor, float]
 #: re-check a candidate counterexample on the real model; returns it (and its value) if real
-Checker = Callable[[np.ndarray], "tuple[torch.Tensor, float] | None"]
+Checker = Callable[[np.ndarray], "Hit | None"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -441,7 +443,7 @@ class _Search:
         bound = max(self.worst_closed, self.worst_stuck, worst_open)
         return _Tally(self.done, len(self), self.stuck, bound, self.capped)
 
-    def run(self, deadline: float) -> tuple[torch.Tensor, float] | None:
+    def run(self, deadline: float) -> Hit | None:
         """Rounds until no domain is open, the deadline or the cap; a re-checked
         counterexample when one is found."""
         while len(self) and time.monotonic() <= deadline and not self.capped:
@@ -450,7 +452,7 @@ class _Search:
                 return hit
         return None
 
-    def step(self, deadline: float) -> tuple[torch.Tensor, float] | None:
+    def step(self, deadline: float) -> Hit | None:
         """One round (class docstring); a re-checked counterexample when one is found."""
         config, bnd = self.config, self.bnd
         if self.open is None or not len(self.open):
@@ -520,7 +522,7 @@ def _split(parents: _Domains) -> _Domains:
 
 def _leaf_lp(
     bnd: _Bounder, splits: list[torch.Tensor], clause: Clause, check: Checker, margin: float
-) -> float | tuple[torch.Tensor, float] | None:
+) -> float | Hit | None:
     """A domain with every ReLU fixed is a polytope on which the network is affine: solve the
     clause exactly by LP (HiGHS via SciPy). A float: closed, with that proven bound (``-inf``
     when the split constraints leave no input; else every form ``< -margin``); a tuple: a
@@ -573,9 +575,7 @@ def _leaf_lp(
     return best if clause.at_least == 1 and best < -margin else None
 
 
-def _try_corners(
-    net: Network, clause: Clause, corner: torch.Tensor, check: Checker
-) -> tuple[torch.Tensor, float] | None:
+def _try_corners(net: Network, clause: Clause, corner: torch.Tensor, check: Checker) -> Hit | None:
     """Evaluate the bound-minimising box corners; re-check the most violating ones."""
     pts = corner.reshape(-1, corner.shape[-1])
     with torch.no_grad():

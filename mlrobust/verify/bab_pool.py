@@ -36,17 +36,16 @@ import subprocess
 import sys
 import time
 import traceback
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
 import torch
 
-from mlrobust.verify.bab import Checker, _Bounder, _Domains, _Search, _Tally
+from mlrobust.verify.bab import Checker, Hit, _Bounder, _Domains, _Search, _Tally
 
 log = logging.getLogger(__name__)
-
-Hit = tuple[torch.Tensor, float]
 
 
 def search_in_parallel(
@@ -66,10 +65,13 @@ def search_in_parallel(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one core per process
     hit: Hit | None = None
+
+    def shares() -> list[Any]:
+        return [local, *(h for h in joined if not h.dead)]
+
     try:
         while time.monotonic() <= deadline:
-            shares: list[Any] = [local, *(h for h in joined if not h.dead)]
-            if any(s.capped for s in shares) or not any(len(s) for s in shares):
+            if any(s.capped for s in shares()) or not any(len(s) for s in shares()):
                 break
             if time.monotonic() - started >= config.parallel_after_s and len(joined) < wanted:
                 helpers = helpers or _helpers(wanted)  # replaces dead ones once per search
@@ -78,7 +80,7 @@ def search_in_parallel(
                         payload = payload or pickle.dumps(setup)
                         helper.start_search(payload, local.cap)
                         joined.append(helper)
-            _rebalance([local, *(h for h in joined if not h.dead)], config.batch)
+            _rebalance(shares(), config.batch)
             busy = [h for h in joined if len(h)]
             for helper in busy:  # time.monotonic is system-wide: one deadline for all
                 helper.send(("round", deadline))
@@ -149,12 +151,15 @@ class _Helper:
         self.conn = Connection(mine.detach())
         self.ready = False
         self.dead = False
-        self.tally = _Tally()
-        self.capped = False
+        self.tally = _Tally()  # its share as last reported (or as handed over since)
         self.searched = False  # was given domains in the current search
 
     def __len__(self) -> int:
         return self.tally.open
+
+    @property
+    def capped(self) -> bool:
+        return self.tally.capped
 
     def is_ready(self) -> bool:
         if not self.ready and not self.dead:
@@ -172,7 +177,7 @@ class _Helper:
             self._died()
 
     def start_search(self, payload: bytes, cap: int) -> None:
-        self.tally, self.capped, self.searched = _Tally(), False, False
+        self.tally, self.searched = _Tally(), False
         self.send(("setup", payload, cap))
 
     def end_search(self) -> None:
@@ -195,8 +200,7 @@ class _Helper:
         if kind != "domains":
             return None  # died: its domains count as stuck
         dom = _unpack(body)
-        t = self.tally
-        self.tally = _Tally(t.done, t.open - len(dom), t.stuck, t.bound, t.capped)
+        self.tally = replace(self.tally, open=self.tally.open - len(dom))
         return dom
 
     def finish_round(self, check: Checker) -> Hit | None:
@@ -204,8 +208,7 @@ class _Helper:
         kind, body = self._recv(check)
         if kind != "done":
             return None  # died during the round
-        (done, open_, stuck, bound, capped), hit = body
-        self.tally, self.capped = _Tally(done, open_, stuck, bound, capped), capped
+        self.tally, hit = body
         return None if hit is None else (torch.from_numpy(hit[0]), hit[1])
 
     def _recv(self, check: Checker | None) -> tuple[str, Any]:
@@ -242,8 +245,7 @@ class _Helper:
             )
         self.dead = True
         # its domains are neither closed nor searched any more: they count as stuck
-        t = self.tally
-        self.tally = _Tally(t.done, 0, t.stuck + t.open, t.bound, t.capped)
+        self.tally = replace(self.tally, open=0, stuck=self.tally.stuck + self.tally.open)
 
 
 _HELPERS: list[_Helper] = []
@@ -294,9 +296,8 @@ def _serve(conn: Connection) -> None:
             elif kind == "round":
                 assert search is not None
                 hit = search.step(body[0])
-                t = search.tally()
-                report = (t.done, t.open, t.stuck, t.bound, t.capped)
-                conn.send(("done", (report, None if hit is None else (hit[0].numpy(), hit[1]))))
+                found = None if hit is None else (hit[0].numpy(), hit[1])
+                conn.send(("done", (search.tally(), found)))
         except Exception:
             try:
                 conn.send(("error", traceback.format_exc()))

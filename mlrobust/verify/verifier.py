@@ -126,7 +126,13 @@ def _pipeline(
     net, lo, hi, oracle, bounds = query.net, query.lo, query.hi, query.oracle, query.bounds
     specs = list(query.specs)
     results: dict[int, VerificationResult] = {}
-    if config.bab and config.bab_processes > 1:
+    use_bab = (
+        config.bab
+        and not config.exact_objective
+        and supports_bab(pools_as_relus(net)[0])
+        and (config.bab_maxpool or not net.of_type(MaxPool))
+    )
+    if use_bab and config.bab_processes > 1:
         from mlrobust.verify.bab_pool import start_helpers
 
         start_helpers(config.bab_processes - 1)  # they start up while the attack runs
@@ -141,13 +147,7 @@ def _pipeline(
     todo = [i for i in range(len(specs)) if i not in results]
     proven: dict[int, float] = {}  # spec -> proven bound of the clauses BaB closed
     left: dict[int, float] = {}  # spec -> BaB's proven bound of the clauses it left open
-    if (
-        todo
-        and config.bab
-        and not config.exact_objective
-        and supports_bab(pools_as_relus(net)[0])
-        and (config.bab_maxpool or not net.of_type(MaxPool))
-    ):
+    if todo and use_bab:
         bab_end = time.monotonic() + config.bab_fraction * (deadline - time.monotonic())
         with clock.stage("bab"):
             root = (
