@@ -8,7 +8,8 @@ Usage:
     PYTHONPATH=. python benchmarks/verify_vnncomp.py --benchmark cifar10_resnet --timeout 60
 
 ``--timeout`` overrides every instance's limit (a quick run); ``--nets`` keeps the instances
-whose network name contains one of the given strings; ``--limit N`` the first N per network.
+whose network name contains one of the given strings; ``--limit N`` the first N per network;
+``--part K/N`` every N-th of those from the K-th (run N parts side by side, one per core).
 Prints per instance the answer, time and the reference answer (the consensus of
 results/derived_consensus.csv, or for benchmarks it does not cover the majority of the 2021
 tools, RPM left out), then per network: solved, wrong, total time, peak resident memory, and
@@ -97,11 +98,13 @@ def main() -> None:
     ap.add_argument("--nets", nargs="*", default=[], help="keep networks whose name contains")
     ap.add_argument("--timeout", type=float, default=0.0, help="override the CSV's limits")
     ap.add_argument("--limit", type=int, default=0, help="first N instances per net (0: all)")
+    ap.add_argument("--part", default="1/1", help="K/N: every N-th instance from the K-th")
     ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=False)
     ap.add_argument(
         "--processes", type=int, default=1, help="branch-and-bound processes per instance"
     )
     args = ap.parse_args()
+    part, parts = (int(x) for x in args.part.split("/"))
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.ERROR)
     bench = args.benchmark
@@ -123,6 +126,7 @@ def main() -> None:
     for onnx_name, inst in by_net.items():
         if args.limit:
             inst = inst[: args.limit]
+        inst = inst[part - 1 :: parts]
         for name, verifier in configs.items():
             solved, wrong, total_t = 0, 0, 0.0
             for onnx, prop, csv_limit in inst:

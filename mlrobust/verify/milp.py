@@ -26,6 +26,7 @@ from enum import IntEnum
 import numpy as np
 import torch
 
+from mlrobust.errors import SolverError
 from mlrobust.solvers import Backend, Status, open_session
 from mlrobust.verify.bounds import LayerBounds, interval_bounds, refine_from
 from mlrobust.verify.ir import DTYPE, Network
@@ -83,6 +84,7 @@ class TighteningConfig:
     backend: Backend = Backend.HIGHS
     threads: int = 1
     alpha_steps: int = 0
+    fallback: bool = True
 
 
 def tighten(
@@ -96,7 +98,9 @@ def tighten(
 
     ``start``: bounds already known sound over this same box (e.g. the caller's CROWN pass);
     they are intersected with the interval bounds and replace the CROWN pass (and, with
-    ``alpha_steps``, get an alpha-CROWN pass on top).
+    ``alpha_steps``, get an alpha-CROWN pass on top). ``config.fallback=False``: tightening
+    stops at the first node the chosen backend cannot solve (e.g. over Gurobi's licence-free
+    size limit) instead of going on with HiGHS; the nodes after it keep their bounds.
     """
     deadline = time.monotonic() + config.total_time_s
     bounds = interval_bounds(net, lo, hi)
@@ -114,8 +118,12 @@ def tighten(
     for k in sorted({net.nodes[j].inputs[0] for j in net.of_type(ReLU)}):
         if not any(net.op(i).nonlinear for i in net.ancestors(k) if i):
             continue
-        for relax in (True, False) if config.level >= Tightening.MIP else (True,):
-            bounds = _tighten_node(net, bounds, k, relax, config, deadline)
+        try:
+            for relax in (True, False) if config.level >= Tightening.MIP else (True,):
+                bounds = _tighten_node(net, bounds, k, relax, config, deadline)
+        except SolverError as exc:  # only raised with fallback=False: stop, keep what we have
+            log.info("tightening stops at node %d: %s", k, exc)
+            break
         bounds = refine_from(net, bounds, k + 1, config.alpha_steps, deadline=deadline)
         if time.monotonic() > deadline:
             log.info("tightening budget spent at node %d; keeping looser bounds above", k)
@@ -132,11 +140,16 @@ def _tighten_node(
     deadline: float,
 ) -> LayerBounds:
     lower, upper = bounds.lower[k].clone(), bounds.upper[k].clone()
-    unstable = torch.nonzero((lower < 0) & (upper > 0))[:, 0].tolist()
-    if not unstable:
+    idx = torch.nonzero((lower < 0) & (upper > 0))[:, 0]
+    if not idx.numel():
         return bounds
+    # the loosest relaxations first (triangle area ~ -l u), so a budget that runs out midway
+    # has spent itself where it tightens most
+    unstable = idx[torch.argsort(lower[idx] * upper[idx])].tolist()
     builder, outs = encode(net, bounds, upto=k)
-    session = open_session(builder.data(relax=relax), config.backend, threads=config.threads)
+    session = open_session(
+        builder.data(relax=relax), config.backend, threads=config.threads, fallback=config.fallback
+    )
     per = config.lp_time_s if relax else config.mip_time_s
     for j in unstable:
         col = np.array([outs[k][j]])

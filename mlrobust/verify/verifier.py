@@ -61,7 +61,15 @@ class VerifierConfig:
     networks with max-pool too, each pool rewritten as pairwise ReLU maxima
     (:func:`mlrobust.verify.rewrite.pools_as_relus`) so that splitting it is splitting a ReLU;
     ``bab_processes``: processes (one core each) that share one branch and bound's domains
-    (:mod:`mlrobust.verify.bab_pool`)."""
+    (:mod:`mlrobust.verify.bab_pool`).
+
+    ``refine``: when branch and bound has at least ``refine_min_s`` left after its first
+    ``refine_after_s`` and clauses are still open, the intermediate bounds are tightened by one
+    MIP per unstable neuron (``refine_backend``, ``refine_neuron_time_s`` each, loosest first,
+    layer by layer, within ``refine_fraction`` of the time left; it stops at the first layer the
+    backend cannot take, e.g. over Gurobi's licence-free size limit) and branch and bound
+    starts again on the open clauses from those bounds, with ``bab_fraction`` of the time then
+    left."""
 
     tightening: Tightening = Tightening.LP
     backend: Backend = Backend.HIGHS
@@ -78,6 +86,12 @@ class VerifierConfig:
     bab_maxpool: bool = True
     bab_fraction: float = 0.7
     bab_processes: int = 1
+    refine: bool = True
+    refine_backend: Backend = Backend.GUROBI
+    refine_after_s: float = 20.0
+    refine_min_s: float = 60.0
+    refine_fraction: float = 0.5
+    refine_neuron_time_s: float = 1.0
     exact_objective: bool = False
     threads: int = 1
     seed: int = 0
@@ -149,6 +163,11 @@ def _pipeline(
     left: dict[int, float] = {}  # spec -> BaB's proven bound of the clauses it left open
     if todo and use_bab:
         bab_end = time.monotonic() + config.bab_fraction * (deadline - time.monotonic())
+        refine = (
+            config.refine
+            and supports_milp(net)
+            and bab_end - time.monotonic() >= config.refine_after_s + config.refine_min_s
+        )
         with clock.stage("bab"):
             root = (
                 bounds
@@ -160,16 +179,26 @@ def _pipeline(
             bab_net = pools_as_relus(net)[0]
             root = rewritten_bounds(net, root, deadline=bab_end)
             bounds = bounds_read_back(net, root)
-            for k, i in enumerate(todo):
-                # an equal share of BaB's time per spec, as in the MILP stage below
-                share_end = time.monotonic() + (bab_end - time.monotonic()) / (len(todo) - k)
-                out = _bab_spec(bab_net, root, specs[i], oracle, config, t0, share_end)
-                if isinstance(out, VerificationResult):
-                    results[i] = out
-                else:
-                    specs = [*specs[:i], out[0], *specs[i + 1 :]]
-                    _, proven[i], left[i] = out
-        todo = [i for i in range(len(specs)) if i not in results]
+            first_end = time.monotonic() + config.refine_after_s if refine else bab_end
+            todo = _bab_round(
+                bab_net, root, specs, todo, oracle, config, t0, first_end, results, proven, left
+            )
+        if todo and refine:
+            # the refinement and the second search share out the time left as the first did
+            # (the MILP stage after them keeps its share)
+            with clock.stage("bounds"):
+                refine_end = time.monotonic() + config.refine_fraction * (
+                    deadline - time.monotonic()
+                )
+                root = rewritten_bounds(
+                    net, _refine(net, lo, hi, bounds, config, refine_end), deadline=deadline
+                )
+                bounds = bounds_read_back(net, root)
+            bab_end = time.monotonic() + config.bab_fraction * (deadline - time.monotonic())
+            with clock.stage("bab"):
+                todo = _bab_round(
+                    bab_net, root, specs, todo, oracle, config, t0, bab_end, results, proven, left
+                )
     if not todo:
         return tuple(results[i] for i in range(len(specs)))
     exact = supports_milp(net)
@@ -203,6 +232,68 @@ def _pipeline(
             )
         results[i] = res
     return tuple(results[i] for i in range(len(specs)))
+
+
+def _bab_round(
+    net: Network,
+    root: LayerBounds,
+    specs: list[OutputSpec],
+    todo: list[int],
+    oracle: Oracle,
+    config: VerifierConfig,
+    t0: float,
+    end: float,
+    results: dict[int, VerificationResult],
+    proven: dict[int, float],
+    left: dict[int, float],
+) -> list[int]:
+    """Branch and bound on the specs ``todo`` until ``end``, an equal share of the time per spec
+    (as in the MILP stage). Decided specs go to ``results``; an open one is replaced in
+    ``specs`` by its open clauses, with the proven bound of its closed clauses in ``proven``
+    (kept over rounds) and that of the open ones in ``left``. Returns the specs still open."""
+    for k, i in enumerate(todo):
+        share_end = time.monotonic() + (end - time.monotonic()) / (len(todo) - k)
+        out = _bab_spec(net, root, specs[i], oracle, config, t0, share_end)
+        if isinstance(out, VerificationResult):
+            if out.verdict is Verdict.VERIFIED and i in proven:
+                out = replace(out, objective_bound=max(out.objective_bound, proven[i]))
+            results[i] = out
+        else:
+            specs[i] = out[0]
+            proven[i], left[i] = max(proven.get(i, -math.inf), out[1]), out[2]
+    return [i for i in todo if i not in results]
+
+
+def _refine(
+    net: Network,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    bounds: LayerBounds,
+    config: VerifierConfig,
+    end: float,
+) -> LayerBounds:
+    """``bounds`` tightened by one MIP per unstable neuron until ``end`` (see
+    :class:`VerifierConfig`): the domains of a branch and bound started from them have
+    relaxations this much tighter everywhere (measured: ~10x fewer domains on mnistfc 256x4)."""
+    tcfg = TighteningConfig(
+        level=Tightening.MIP,
+        lp_time_s=config.lp_neuron_time_s,
+        mip_time_s=config.refine_neuron_time_s,
+        backend=config.refine_backend,
+        total_time_s=max(end - time.monotonic(), 0.0),
+        threads=config.threads,
+        alpha_steps=config.alpha_steps,
+        fallback=False,  # HiGHS's MIPs are too slow here: the time is better spent searching
+    )
+    t0 = time.monotonic()
+    tight = tighten(net, lo, hi, tcfg, start=bounds)
+    log.info(
+        "MIP-refined bounds in %.1f s: %d -> %d unstable ReLUs",
+        time.monotonic() - t0,
+        unstable_count(net, bounds),
+        unstable_count(net, tight),
+    )
+    return tight
 
 
 def _bab_spec(

@@ -304,7 +304,8 @@ def make_cases(
 # ------------------------------------------------------------------- verifier configurations
 def configurations(fast: bool = False) -> dict[str, Verifier]:
     """Every registered verifier (plugins with their defaults) and, for the built-ins, every
-    tightening level with and without branch and bound (max-pool nets: opt-in BaB too).
+    tightening level with and without branch and bound (max-pool nets: opt-in BaB too), and
+    branch and bound on MIP-refined bounds.
     ``fast``: shorter internal falsifiers (no proof path changes), for CI."""
     falsifier = {"attack_steps": 30, "attack_restarts": 4} if fast else {}
     out: dict[str, Verifier] = {}
@@ -313,6 +314,10 @@ def configurations(fast: bool = False) -> dict[str, Verifier]:
             cfg = VerifierConfig(tightening=level, bab=bab, bab_maxpool=bab, **falsifier)
             out[f"milp/{level.name.lower()}/{'bab' if bab else 'no-bab'}"] = MILPVerifier(cfg)
         out[f"crown/{level.name.lower()}"] = CrownVerifier(CrownConfig(tightening=level))
+    # branch and bound restarted on MIP-refined bounds at once (normally only after 20 s)
+    out["milp/lp/bab+refine"] = MILPVerifier(
+        VerifierConfig(refine_after_s=0.0, refine_min_s=0.0, **falsifier)
+    )
     out["crown/crown+alpha"] = CrownVerifier(
         CrownConfig(tightening=Tightening.CROWN, alpha_steps=20)
     )

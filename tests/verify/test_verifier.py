@@ -9,14 +9,15 @@ from torch import nn
 from mlrobust.solvers import Backend
 from mlrobust.threats import LinfBall
 from mlrobust.verdicts import Verdict
+from mlrobust.verify.bounds import crown_bounds
 from mlrobust.verify.from_torch import from_torch
 from mlrobust.verify.ir import DTYPE
-from mlrobust.verify.milp import Tightening
+from mlrobust.verify.milp import Tightening, TighteningConfig, tighten
 from mlrobust.verify.oracle import TorchOracle
 from mlrobust.verify.spec import Clause, OutputSpec, pairwise_topk_specs, top1_spec, topk_spec
 from mlrobust.verify.verifier import MILPVerifier, VerifierConfig, verify
 from tests.conftest import NO_LIMIT_S
-from tests.verify.helpers import random_convnet, random_mlp
+from tests.verify.helpers import mlp_case, random_convnet, random_mlp
 from tests.verify.reference import assert_witness
 
 NO_ATTACK = VerifierConfig(attack_steps=0, timeout_s=NO_LIMIT_S)
@@ -209,3 +210,64 @@ def test_every_spec_gets_a_share_of_the_time_limit() -> None:
     )
     assert [r.verdict for r in results] != [Verdict.FALSIFIED] * 2
     assert all(r.objective_bound < float("inf") for r in results), results
+
+
+# no waiting before the refinement, so branch and bound always restarts on MIP-refined bounds
+REFINE = VerifierConfig(attack_steps=0, refine_after_s=0.0, refine_min_s=0.0, timeout_s=NO_LIMIT_S)
+EXACT = VerifierConfig(attack_steps=0, bab=False, exact_objective=True, timeout_s=NO_LIMIT_S)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 5, 8, 11])
+def test_branch_and_bound_on_refined_bounds_agrees_with_the_exact_milp(
+    seed: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    model, net, lo, hi, spec = mlp_case(seed, 0.3 + 0.05 * (seed % 4))
+    oracle = TorchOracle(model, (4,))
+    exact = verify(net, lo, hi, [spec], oracle, EXACT)[0]
+    assert exact.verdict != Verdict.UNKNOWN
+    with caplog.at_level("INFO", logger="mlrobust.verify.verifier"):
+        res = verify(net, lo, hi, [spec], oracle, REFINE)[0]
+    assert "MIP-refined bounds" in caplog.text
+    assert res.verdict == exact.verdict, (res, exact)
+    if res.verdict == Verdict.FALSIFIED:
+        assert_witness(model, res.counterexample, lo, hi, spec)
+    else:
+        assert res.objective_bound >= exact.objective_value - 1e-9
+
+
+def test_short_limits_search_without_refining(caplog: pytest.LogCaptureFixture) -> None:
+    """Under ``refine_min_s`` of search time the refinement is skipped: the short per-cell
+    limits of the main job keep one uninterrupted branch and bound."""
+    model, net, lo, hi, spec = mlp_case(1, 0.35)
+    config = replace(REFINE, refine_min_s=60.0, timeout_s=10.0)
+    with caplog.at_level("INFO", logger="mlrobust.verify.verifier"):
+        res = verify(net, lo, hi, [spec], TorchOracle(model, (4,)), config)[0]
+    assert "MIP-refined bounds" not in caplog.text
+    assert res.verdict == Verdict.VERIFIED and res.method == "bab"
+
+
+def test_tightening_without_fallback_stops_where_the_backend_cannot_solve() -> None:
+    """The refinement's tightening (fallback off) keeps the bounds it started from when its
+    backend cannot solve (MOSEK without a licence here), and does not count a HiGHS fallback;
+    with the fallback HiGHS tightens them."""
+    from mlrobust.solvers import fallbacks
+
+    _, net, lo, hi, _ = mlp_case(1, 0.4)
+    start = crown_bounds(net, lo, hi)
+    strict = TighteningConfig(level=Tightening.MIP, backend=Backend.MOSEK, fallback=False)
+    before = sum(fallbacks().values())
+    kept = tighten(net, lo, hi, strict, start=start)
+    assert sum(fallbacks().values()) == before
+    for k in range(1, len(net.nodes)):
+        assert torch.equal(kept.lower[k], start.lower[k]) and torch.equal(
+            kept.upper[k], start.upper[k]
+        )
+    tight = tighten(net, lo, hi, replace(strict, fallback=True), start=start)
+    assert sum(fallbacks().values()) > before
+    assert _width(tight) < _width(start)
+
+
+def _width(bounds) -> float:  # type: ignore[no-untyped-def]
+    return sum(
+        float((u - lo).sum()) for lo, u in zip(bounds.lower[1:], bounds.upper[1:], strict=True)
+    )
