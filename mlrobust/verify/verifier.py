@@ -273,8 +273,8 @@ def _refine(
     end: float,
 ) -> LayerBounds:
     """``bounds`` tightened by one MIP per unstable neuron until ``end`` (see
-    :class:`VerifierConfig`): the domains of a branch and bound started from them have
-    relaxations this much tighter everywhere (measured: ~10x fewer domains on mnistfc 256x4)."""
+    :class:`VerifierConfig`): every domain of a branch and bound started from them has a
+    tighter relaxation (mnistfc 256x4 prop_3_0.03: 4-16x fewer domains per clause)."""
     tcfg = TighteningConfig(
         level=Tightening.MIP,
         lp_time_s=config.lp_neuron_time_s,
