@@ -5,7 +5,8 @@ For each spec (a disjunction of clauses over the logits, see :mod:`mlrobust.veri
 1. a short PGD attack on the IR looks for a counterexample (re-checked on the real model);
 2. ReLU-split branch and bound with alpha/beta-CROWN bounds (:mod:`mlrobust.verify.bab`; on
    max-pool networks over the pools-as-ReLUs rewrite, :mod:`mlrobust.verify.rewrite`) gets
-   ``bab_fraction`` of the time left, clause by clause;
+   ``bab_fraction`` of the time left, clause by clause; on long limits, clauses still open
+   after ``refine_after_s`` get a second search from MIP-refined intermediate bounds;
 3. what is still open: bounds are tightened (once per input box, shared by all specs), alpha-CROWN
    on each clause's forms may prove it, and otherwise one MILP per clause maximises the clause
    value (``at_least``-th largest form) — per form when ``at_least = 1``, with counting binaries
