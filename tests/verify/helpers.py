@@ -1,4 +1,4 @@
-"""Small random networks shared by the verify tests."""
+"""Small random networks and the reference configuration shared by the verify tests."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ from mlrobust.verify.from_torch import from_torch
 from mlrobust.verify.ir import DTYPE
 from mlrobust.verify.oracle import recheck
 from mlrobust.verify.spec import topk_spec
+from mlrobust.verify.verifier import VerifierConfig
+from tests.conftest import NO_LIMIT_S
+
+#: the exact MILP optimum of a clause, no branch and bound: the reference for the searches
+EXACT = VerifierConfig(attack_steps=0, timeout_s=NO_LIMIT_S, exact_objective=True, bab=False)
 
 
 def random_mlp(sizes: list[int], seed: int) -> nn.Sequential:
@@ -59,3 +64,8 @@ def mlp_case(seed: int, radius: float):  # type: ignore[no-untyped-def]
     with torch.no_grad():
         target = int(model(x[None]).argmax())
     return model, net, lo, hi, topk_spec(target, 1, 3)
+
+
+def mlp_radius(seed: int) -> float:
+    """The box radius of :func:`mlp_case` that the branch-and-bound tests use per seed."""
+    return 0.3 + 0.05 * (seed % 4)

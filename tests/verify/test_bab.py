@@ -21,10 +21,8 @@ from mlrobust.verify.rewrite import pools_as_relus, rewritten_bounds
 from mlrobust.verify.spec import topk_spec
 from mlrobust.verify.verifier import VerifierConfig, verify
 from tests.conftest import NO_LIMIT_S
-from tests.verify.helpers import bab_checker, mlp_case, random_convnet
+from tests.verify.helpers import EXACT, bab_checker, mlp_case, random_convnet
 from tests.verify.reference import assert_witness
-
-EXACT = VerifierConfig(attack_steps=0, timeout_s=NO_LIMIT_S, exact_objective=True, bab=False)
 
 
 @pytest.mark.parametrize("seed", range(12))

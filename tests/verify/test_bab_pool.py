@@ -16,9 +16,8 @@ from mlrobust.verify.bounds import crown_bounds
 from mlrobust.verify.oracle import TorchOracle
 from mlrobust.verify.verifier import verify
 from tests.conftest import NO_LIMIT_S
-from tests.verify.helpers import bab_checker, mlp_case
+from tests.verify.helpers import EXACT, bab_checker, mlp_case, mlp_radius
 from tests.verify.reference import assert_witness
-from tests.verify.test_bab import EXACT
 
 # batch 2: the search has more open domains than one round takes after a few rounds, so the
 # helper is given a share; no waiting before sharing
@@ -30,19 +29,15 @@ def _helper() -> None:
     assert bab_pool.warm_up(1) == 1, "the helper process did not start"
 
 
-def _radius(seed: int) -> float:
-    return 0.3 + 0.05 * (seed % 4)
-
-
 def _exact_max(seed: int) -> float:
-    model, net, lo, hi, spec = mlp_case(seed, _radius(seed))
+    model, net, lo, hi, spec = mlp_case(seed, mlp_radius(seed))
     exact = verify(net, lo, hi, [spec], TorchOracle(model, (4,)), EXACT)[0]
     assert exact.verdict != Verdict.UNKNOWN and exact.objective_value is not None
     return exact.objective_value
 
 
 def _shared_bab(seed: int, check=None, seconds=NO_LIMIT_S) -> BaBResult:  # type: ignore[no-untyped-def]
-    model, net, lo, hi, spec = mlp_case(seed, _radius(seed))
+    model, net, lo, hi, spec = mlp_case(seed, mlp_radius(seed))
     oracle = TorchOracle(model, (4,))
     return branch_and_bound(
         net,
@@ -64,7 +59,7 @@ def test_shared_search_agrees_with_the_exact_milp(seed: int) -> None:
         assert res.proven and res.bound >= best - 1e-9
     if best > 1e-3:
         assert res.counterexample is not None
-        model, _, lo, hi, spec = mlp_case(seed, _radius(seed))
+        model, _, lo, hi, spec = mlp_case(seed, mlp_radius(seed))
         assert_witness(model, res.counterexample, lo, hi, spec)
 
 

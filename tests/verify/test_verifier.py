@@ -17,7 +17,7 @@ from mlrobust.verify.oracle import TorchOracle
 from mlrobust.verify.spec import Clause, OutputSpec, pairwise_topk_specs, top1_spec, topk_spec
 from mlrobust.verify.verifier import MILPVerifier, VerifierConfig, verify
 from tests.conftest import NO_LIMIT_S
-from tests.verify.helpers import mlp_case, random_convnet, random_mlp
+from tests.verify.helpers import EXACT, mlp_case, mlp_radius, random_convnet, random_mlp
 from tests.verify.reference import assert_witness
 
 NO_ATTACK = VerifierConfig(attack_steps=0, timeout_s=NO_LIMIT_S)
@@ -214,14 +214,13 @@ def test_every_spec_gets_a_share_of_the_time_limit() -> None:
 
 # no waiting before the refinement, so branch and bound always restarts on MIP-refined bounds
 REFINE = VerifierConfig(attack_steps=0, refine_after_s=0.0, refine_min_s=0.0, timeout_s=NO_LIMIT_S)
-EXACT = VerifierConfig(attack_steps=0, bab=False, exact_objective=True, timeout_s=NO_LIMIT_S)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 5, 8, 11])
 def test_branch_and_bound_on_refined_bounds_agrees_with_the_exact_milp(
     seed: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    model, net, lo, hi, spec = mlp_case(seed, 0.3 + 0.05 * (seed % 4))
+    model, net, lo, hi, spec = mlp_case(seed, mlp_radius(seed))
     oracle = TorchOracle(model, (4,))
     exact = verify(net, lo, hi, [spec], oracle, EXACT)[0]
     assert exact.verdict != Verdict.UNKNOWN
@@ -238,7 +237,7 @@ def test_branch_and_bound_on_refined_bounds_agrees_with_the_exact_milp(
 def test_short_limits_search_without_refining(caplog: pytest.LogCaptureFixture) -> None:
     """Under ``refine_min_s`` of search time the refinement is skipped: the short per-cell
     limits of the main job keep one uninterrupted branch and bound."""
-    model, net, lo, hi, spec = mlp_case(1, 0.35)
+    model, net, lo, hi, spec = mlp_case(1, mlp_radius(1))
     config = replace(REFINE, refine_min_s=60.0, timeout_s=10.0)
     with caplog.at_level("INFO", logger="mlrobust.verify.verifier"):
         res = verify(net, lo, hi, [spec], TorchOracle(model, (4,)), config)[0]
