@@ -96,6 +96,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--benchmark", default="mnistfc")
     ap.add_argument("--nets", nargs="*", default=[], help="keep networks whose name contains")
+    ap.add_argument(
+        "--props", nargs="*", default=[], help="keep properties whose file name contains"
+    )
     ap.add_argument("--timeout", type=float, default=0.0, help="override the CSV's limits")
     ap.add_argument("--limit", type=int, default=0, help="first N instances per net (0: all)")
     ap.add_argument("--part", default="1/1", help="K/N: every N-th instance from the K-th")
@@ -112,6 +115,8 @@ def main() -> None:
     rows = instances(bench)
     if args.nets:
         rows = [r for r in rows if any(n in r[0] for n in args.nets)]
+    if args.props:
+        rows = [r for r in rows if any(p in r[1] for p in args.props)]
     by_net: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
     for r in rows:
         by_net[r[0]].append(r)

@@ -85,8 +85,12 @@ class HighsSession:
         self._stop = (stop_below, stop_above) if maximize else (-math.inf, math.inf)
         if self._last.size:
             h.changeColsCost(self._last.size, self._last, np.zeros(self._last.size))
-        idx = np.asarray(idx, dtype=np.int32)
-        h.changeColsCost(idx.size, idx, np.asarray(coef, dtype=np.float64))
+        # a column named twice gets the sum of its coefficients, as in the other backends
+        # (changeColsCost refuses repeated columns and would leave every cost at zero)
+        idx, at = np.unique(np.asarray(idx, dtype=np.int32), return_inverse=True)
+        cost = np.zeros(idx.size)
+        np.add.at(cost, at, np.asarray(coef, dtype=np.float64))
+        h.changeColsCost(idx.size, idx, cost)
         self._last = idx
         h.changeObjectiveOffset(float(const))
         h.changeObjectiveSense(hs.ObjSense.kMaximize if maximize else hs.ObjSense.kMinimize)

@@ -23,6 +23,11 @@ torch once (~3 s of one core), so no search waits for them: until a helper is re
 calling process searches alone, and a search shares its domains only once it has run
 ``parallel_after_s`` (short searches are not worth the transfer). Domains travel as numpy
 arrays (pickled by value); the network, bounds and clause are sent once per search.
+
+The same helpers share the verifier's MIP refinement of intermediate bounds
+(:func:`tighten_elsewhere`): per layer each process solves every P-th unstable neuron's MIPs
+and the calling process takes the tighter of each bound; a helper that dies leaves its neurons'
+bounds as they were (still sound), and one whose caller is gone stops between neurons.
 """
 
 from __future__ import annotations
@@ -43,7 +48,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from mlrobust.errors import SolverError
 from mlrobust.verify.bab import Checker, Hit, _Bounder, _Domains, _Search, _Tally
+from mlrobust.verify.bounds import LayerBounds
+from mlrobust.verify.ir import Network
+from mlrobust.verify.milp import TighteningConfig, tighten_neurons
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +129,29 @@ def warm_up(count: int, timeout_s: float = 60.0) -> int:
     return sum(h.ready and not h.dead for h in helpers)
 
 
+def tighten_elsewhere(
+    net: Network,
+    bounds: LayerBounds,
+    k: int,
+    unstable: list[int],
+    relax: bool,
+    config: TighteningConfig,
+    deadline: float,
+) -> list[_Helper]:
+    """Hand every P-th neuron of ``unstable`` (P: the helpers ready now, plus the calling
+    process) to a helper, to tighten with :func:`mlrobust.verify.milp.tighten_neurons` while the
+    calling process tightens its own share (the neurons from index 0 on). Returns the helpers
+    that took a share; :meth:`_Helper.collect_bounds` reads each one's answer."""
+    ready = [h for h in _helpers(config.processes - 1) if h.is_ready()]
+    count = 1 + len(ready)
+    log.debug("tightening node %d: %d neurons over %d processes", k, len(unstable), count)
+    for p, helper in enumerate(ready, start=1):
+        neurons = unstable[p::count]
+        helper.tightening = neurons
+        helper.send(("tighten", pickle.dumps((net, bounds, k, neurons, relax, config, deadline))))
+    return ready
+
+
 def _rebalance(shares: list[Any], batch: int) -> None:
     """Give each empty share half of the fullest one's domains, when that one has more than one
     round's worth (a smaller share is done in a round anyway)."""
@@ -153,6 +185,7 @@ class _Helper:
         self.dead = False
         self.tally = _Tally()  # its share as last reported (or as handed over since)
         self.searched = False  # was given domains in the current search
+        self.tightening: list[int] = []  # the neurons of its current tightening share
 
     def __len__(self) -> int:
         return self.tally.open
@@ -202,6 +235,11 @@ class _Helper:
         dom = _unpack(body)
         self.tally = replace(self.tally, open=self.tally.open - len(dom))
         return dom
+
+    def collect_bounds(self) -> tuple[list[int], np.ndarray, np.ndarray] | None:
+        """Its tightened share (neurons, lower, upper), or None when it died meanwhile."""
+        kind, body = self._recv(None)
+        return (self.tightening, *body) if kind == "tightened" else None
 
     def finish_round(self, check: Checker) -> Hit | None:
         """Wait for the round's report, answering the helper's re-check requests meanwhile."""
@@ -269,6 +307,10 @@ def _serve(conn: Connection) -> None:
     torch.set_num_threads(1)
     conn.send(("ready",))
     search: _Search | None = None
+    parent = os.getppid()
+
+    def orphaned() -> bool:  # the calling process is gone (e.g. killed mid-tightening)
+        return os.getppid() != parent
 
     def check(x: np.ndarray) -> Hit | None:
         conn.send(("check", x))
@@ -293,6 +335,13 @@ def _serve(conn: Connection) -> None:
             elif kind == "give":
                 assert search is not None
                 conn.send(("domains", _pack(search.give(body[0]))))
+            elif kind == "tighten":
+                net, bounds, k, neurons, relax, tcfg, deadline = pickle.loads(body[0])
+                try:
+                    out = tighten_neurons(net, bounds, k, neurons, relax, tcfg, deadline, orphaned)
+                except SolverError:  # the caller's own share fails the same way and says so
+                    out = (bounds.lower[k][neurons].numpy(), bounds.upper[k][neurons].numpy())
+                conn.send(("tightened", out))
             elif kind == "round":
                 assert search is not None
                 hit = search.step(body[0])

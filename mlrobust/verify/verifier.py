@@ -160,13 +160,14 @@ def _pipeline(
             x, val = hit
             results[i] = _done(Verdict.FALSIFIED, math.inf, val, x, x, t0, 0, 0, "attack", net)
     todo = [i for i in range(len(specs)) if i not in results]
+    exact = supports_milp(net)  # every operator has a MILP encoding (no sigmoid)
     proven: dict[int, float] = {}  # spec -> proven bound of the clauses BaB closed
     left: dict[int, float] = {}  # spec -> BaB's proven bound of the clauses it left open
     if todo and use_bab:
         bab_end = time.monotonic() + config.bab_fraction * (deadline - time.monotonic())
         refine = (
             config.refine
-            and supports_milp(net)
+            and exact
             and bab_end - time.monotonic() >= config.refine_after_s + config.refine_min_s
         )
         with clock.stage("bab"):
@@ -202,7 +203,6 @@ def _pipeline(
                 )
     if not todo:
         return tuple(results[i] for i in range(len(specs)))
-    exact = supports_milp(net)
     level = config.tightening if exact else min(config.tightening, Tightening.CROWN)
     tcfg = TighteningConfig(
         level=level,
@@ -285,6 +285,7 @@ def _refine(
         threads=config.threads,
         alpha_steps=config.alpha_steps,
         fallback=False,  # HiGHS's MIPs are too slow here: the time is better spent searching
+        processes=config.bab_processes,  # the search's helpers share the neurons
     )
     t0 = time.monotonic()
     tight = tighten(net, lo, hi, tcfg, start=bounds)

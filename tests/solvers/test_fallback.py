@@ -40,6 +40,18 @@ def _gurobi_is_size_limited() -> bool:
 
 
 @pytest.mark.parametrize("backend", list(Backend))
+def test_a_column_named_twice_in_the_objective_gets_the_sum_of_its_coefficients(
+    backend: Backend,
+) -> None:
+    # HiGHS refuses repeated columns in one cost change and left every cost at zero: the
+    # optimum read 0.5 (the constant), below the true 1.5
+    out = open_session(_box_lp(3), backend).solve(
+        np.array([1, 1, 2]), np.array([0.6, 0.4, 0.2]), 0.5, True, 10.0
+    )
+    assert out.status is Status.OPTIMAL and out.value == pytest.approx(1.0 + 0.5)
+
+
+@pytest.mark.parametrize("backend", list(Backend))
 def test_every_backend_gives_the_optimum_of_a_small_lp_and_milp(backend: Backend) -> None:
     n = 5
     c = np.array([0.3, 1.7, 0.2, 1.1, 0.9])

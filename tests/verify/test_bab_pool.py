@@ -8,11 +8,13 @@ import shutil
 import time
 
 import pytest
+import torch
 
 from mlrobust.verdicts import Verdict
 from mlrobust.verify import bab_pool
 from mlrobust.verify.bab import BaBConfig, BaBResult, branch_and_bound
-from mlrobust.verify.bounds import crown_bounds
+from mlrobust.verify.bounds import LayerBounds, crown_bounds
+from mlrobust.verify.milp import Tightening, TighteningConfig, tighten
 from mlrobust.verify.oracle import TorchOracle
 from mlrobust.verify.verifier import verify
 from tests.conftest import NO_LIMIT_S
@@ -114,3 +116,61 @@ def test_a_helper_that_cannot_start_leaves_the_search_to_the_caller(
     assert res.proven and res.processes == 1 and again.proven and again.processes == 1
     assert caplog.text.count("exited before it was ready") == 1  # no second attempt
     assert bab_pool._START_FAILED and not bab_pool._helpers(1)
+
+
+def _tightened(seed: int, processes: int) -> tuple[LayerBounds, LayerBounds]:
+    """The CROWN bounds of seed's MLP case and their MIP tightening over ``processes``."""
+    _, net, lo, hi, _ = mlp_case(seed, mlp_radius(seed))
+    start = crown_bounds(net, lo, hi)
+    config = TighteningConfig(level=Tightening.MIP, total_time_s=NO_LIMIT_S, processes=processes)
+    return start, tighten(net, lo, hi, config, start=start)
+
+
+def _node(bounds: LayerBounds) -> tuple[torch.Tensor, torch.Tensor]:
+    """The second hidden layer's pre-activation bounds: the only node tightening solves for
+    (the first affine map of the input is exact)."""
+    return bounds.lower[3], bounds.upper[3]
+
+
+@pytest.mark.parametrize("seed", [0, 3, 8])
+def test_shared_tightening_gives_the_bounds_of_one_process(
+    seed: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, alone = _tightened(seed, 1)
+    with caplog.at_level(logging.DEBUG, "mlrobust.verify.bab_pool"):
+        start, shared = _tightened(seed, 2)
+    assert "over 2 processes" in caplog.text, "the helper was given no neurons"
+    for a, b in zip(_node(alone), _node(shared), strict=True):
+        assert torch.allclose(a, b, atol=1e-6), (a, b)
+    assert (_node(shared)[1] - _node(shared)[0]).sum() < (_node(start)[1] - _node(start)[0]).sum()
+
+
+def test_a_helper_that_dies_mid_tightening_leaves_its_neurons_as_they_were(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    share = bab_pool.tighten_elsewhere
+
+    def share_then_die(*args):  # type: ignore[no-untyped-def]
+        helpers = share(*args)
+        for helper in helpers:
+            helper.proc.kill()
+            helper.proc.wait()
+        return helpers
+
+    with monkeypatch.context() as patch, caplog.at_level(logging.WARNING, "mlrobust"):
+        patch.setattr(bab_pool, "tighten_elsewhere", share_then_die)
+        start, lost = _tightened(3, 2)
+    assert "helper process exited" in caplog.text
+    (lo_l, up_l), (lo_s, up_s) = _node(lost), _node(start)
+    # still sound: inside the start bounds, around every sampled pre-activation, and the
+    # caller's own share tightened
+    assert (lo_s <= lo_l + 1e-9).all() and (up_l <= up_s + 1e-9).all()
+    assert (up_l - lo_l).sum() < (up_s - lo_s).sum()
+    model, _, lo, hi, _ = mlp_case(3, mlp_radius(3))
+    x = lo + (hi - lo) * torch.rand(
+        4000, 4, dtype=lo.dtype, generator=torch.Generator().manual_seed(0)
+    )
+    with torch.no_grad():
+        pre = model[:4](x)  # Flatten, Linear, ReLU, Linear: the second layer's input
+    assert (pre >= lo_l - 1e-9).all() and (pre <= up_l + 1e-9).all()
+    assert bab_pool.warm_up(1) == 1  # the dead helper is replaced
