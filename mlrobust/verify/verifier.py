@@ -89,7 +89,7 @@ class VerifierConfig:
     bab_processes: int = 1
     refine: bool = True
     refine_backend: Backend = Backend.GUROBI
-    refine_after_s: float = 20.0
+    refine_after_s: float = 30.0
     refine_min_s: float = 60.0
     refine_fraction: float = 0.5
     refine_neuron_time_s: float = 1.0
