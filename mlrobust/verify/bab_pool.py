@@ -137,19 +137,18 @@ def tighten_elsewhere(
     relax: bool,
     config: TighteningConfig,
     deadline: float,
-) -> list[_Helper]:
+) -> list[tuple[_Helper, list[int]]]:
     """Hand every P-th neuron of ``unstable`` (P: the helpers ready now, plus the calling
     process) to a helper, to tighten with :func:`mlrobust.verify.milp.tighten_neurons` while the
-    calling process tightens its own share (the neurons from index 0 on). Returns the helpers
-    that took a share; :meth:`_Helper.collect_bounds` reads each one's answer."""
+    calling process tightens its own share (the neurons from index 0 on). Returns each helper
+    that took a share with its neurons; :meth:`_Helper.collect_bounds` reads its answer."""
     ready = [h for h in _helpers(config.processes - 1) if h.is_ready()]
     count = 1 + len(ready)
     log.debug("tightening node %d: %d neurons over %d processes", k, len(unstable), count)
-    for p, helper in enumerate(ready, start=1):
-        neurons = unstable[p::count]
-        helper.tightening = neurons
+    shares = [(helper, unstable[p::count]) for p, helper in enumerate(ready, start=1)]
+    for helper, neurons in shares:
         helper.send(("tighten", pickle.dumps((net, bounds, k, neurons, relax, config, deadline))))
-    return ready
+    return shares
 
 
 def _rebalance(shares: list[Any], batch: int) -> None:
@@ -185,7 +184,6 @@ class _Helper:
         self.dead = False
         self.tally = _Tally()  # its share as last reported (or as handed over since)
         self.searched = False  # was given domains in the current search
-        self.tightening: list[int] = []  # the neurons of its current tightening share
 
     def __len__(self) -> int:
         return self.tally.open
@@ -236,10 +234,10 @@ class _Helper:
         self.tally = replace(self.tally, open=self.tally.open - len(dom))
         return dom
 
-    def collect_bounds(self) -> tuple[list[int], np.ndarray, np.ndarray] | None:
-        """Its tightened share (neurons, lower, upper), or None when it died meanwhile."""
+    def collect_bounds(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Its tightened share's lower and upper bounds, or None when it died meanwhile."""
         kind, body = self._recv(None)
-        return (self.tightening, *body) if kind == "tightened" else None
+        return body if kind == "tightened" else None
 
     def finish_round(self, check: Checker) -> Hit | None:
         """Wait for the round's report, answering the helper's re-check requests meanwhile."""

@@ -149,23 +149,23 @@ def _tighten_node(
     # the loosest relaxations first (triangle area ~ -l u), so a budget that runs out midway
     # has spent itself where it tightens most
     unstable = idx[torch.argsort(lower[idx] * upper[idx])].tolist()
-    helpers: list[Any] = []
+    elsewhere: list[tuple[Any, list[int]]] = []  # (helper process, its neurons)
     if config.processes > 1:
         from mlrobust.verify.bab_pool import tighten_elsewhere
 
         # each of the P processes takes every P-th neuron of that order
-        helpers = tighten_elsewhere(net, bounds, k, unstable, relax, config, deadline)
-    mine = unstable[:: 1 + len(helpers)]
+        elsewhere = tighten_elsewhere(net, bounds, k, unstable, relax, config, deadline)
+    mine = unstable[:: 1 + len(elsewhere)]
     try:
         shares = [(mine, *tighten_neurons(net, bounds, k, mine, relax, config, deadline))]
     except BaseException:
-        for helper in helpers:  # mid-share: not reusable (dead ones are replaced when needed)
+        for helper, _ in elsewhere:  # mid-share: not reusable (dead ones are replaced later)
             helper.stop()
         raise
-    for helper in helpers:
+    for helper, neurons in elsewhere:
         got = helper.collect_bounds()
         if got is not None:  # a helper that died leaves its neurons' bounds as they were
-            shares.append(got)
+            shares.append((neurons, *got))
     for js, lo_s, up_s in shares:
         lower[js] = torch.maximum(lower[js], torch.as_tensor(lo_s, dtype=lower.dtype))
         upper[js] = torch.minimum(upper[js], torch.as_tensor(up_s, dtype=upper.dtype))

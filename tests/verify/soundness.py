@@ -314,7 +314,7 @@ def configurations(fast: bool = False) -> dict[str, Verifier]:
             cfg = VerifierConfig(tightening=level, bab=bab, bab_maxpool=bab, **falsifier)
             out[f"milp/{level.name.lower()}/{'bab' if bab else 'no-bab'}"] = MILPVerifier(cfg)
         out[f"crown/{level.name.lower()}"] = CrownVerifier(CrownConfig(tightening=level))
-    # branch and bound restarted on MIP-refined bounds at once (normally only after 20 s)
+    # branch and bound restarted on MIP-refined bounds at once (normally only after 30 s)
     out["milp/lp/bab+refine"] = MILPVerifier(
         VerifierConfig(refine_after_s=0.0, refine_min_s=0.0, **falsifier)
     )

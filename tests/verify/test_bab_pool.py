@@ -151,11 +151,11 @@ def test_a_helper_that_dies_mid_tightening_leaves_its_neurons_as_they_were(
     share = bab_pool.tighten_elsewhere
 
     def share_then_die(*args):  # type: ignore[no-untyped-def]
-        helpers = share(*args)
-        for helper in helpers:
+        shares = share(*args)
+        for helper, _ in shares:
             helper.proc.kill()
             helper.proc.wait()
-        return helpers
+        return shares
 
     with monkeypatch.context() as patch, caplog.at_level(logging.WARNING, "mlrobust"):
         patch.setattr(bab_pool, "tighten_elsewhere", share_then_die)
