@@ -3,6 +3,7 @@
     PYTHONPATH=. python benchmarks/evaluate.py                       # the default run
     PYTHONPATH=. python benchmarks/evaluate.py --grid large          # 100 images x 3 eps
     PYTHONPATH=. python benchmarks/evaluate.py --budgets 1,2,4,8     # UNKNOWN share vs budget
+    PYTHONPATH=. python benchmarks/evaluate.py --retry-budget 60     # + retry rounds per model
     PYTHONPATH=. python benchmarks/evaluate.py --baseline /path/to/old/checkout --budgets 1,8
 
 Runs the command as a user would (a subprocess, fresh report folder, OMP threads 1), then
@@ -77,6 +78,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--grid", choices=("default", "large"), default="default")
     ap.add_argument("--budgets", default="1", help="comma-separated multiples of the 2 s limit")
+    ap.add_argument(
+        "--retry-budget", type=float, default=0.0, help="seconds of retry rounds per model"
+    )
     ap.add_argument("--baseline", type=Path, help="another checkout to run the same way")
     ap.add_argument("--out", type=Path, default=Path("/tmp/mlrobust-bench-evaluate"))
     args = ap.parse_args()
@@ -89,6 +93,7 @@ def main() -> None:
         for scale in (float(s) for s in args.budgets.split(",")):
             extra = ["--timeout", str(DEFAULT_TIMEOUT_S * scale)]
             extra += LARGE if args.grid == "large" else []
+            extra += ["--retry-budget", str(args.retry_budget)] if args.retry_budget else []
             out = args.out / f"{label.replace(' ', '_')}-x{scale:g}"
             print(
                 f"\n== {label} ({code}), verifier budget {scale:g}x "

@@ -1,6 +1,7 @@
 """mlrobust's verifier beside NeuralSAT on the same VNN-COMP 2021 instances, in the same run.
 
     PYTHONPATH=. python benchmarks/verify_peers.py --nets 256x2 [--limit 5] [--timeout T]
+    PYTHONPATH=. python benchmarks/verify_peers.py --nets 256x4 --part 1/2   # and 2/2 beside it
 
 NeuralSAT (PyPI ``neuralsat``, runner-up of VNN-COMP 2025) installs a top-level package named
 ``src`` and pulls its own torch and torchvision, so it gets its own virtual environment,
@@ -78,22 +79,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--benchmark", default="mnistfc")
     ap.add_argument("--nets", nargs="*", default=[], help="keep networks whose name contains")
+    ap.add_argument("--props", nargs="*", default=[], help="keep properties whose name contains")
     ap.add_argument("--limit", type=int, default=0, help="first N instances per net (0: all)")
+    ap.add_argument("--part", default="1/1", help="K/N: every N-th instance from the K-th")
     ap.add_argument("--timeout", type=float, default=0.0, help="override the CSV's limits")
     ap.add_argument("--venv", type=Path, default=Path("/tmp/mlrobust-neuralsat-venv"))
     args = ap.parse_args()
+    part, parts = (int(x) for x in args.part.split("/"))
     src = ensure_venv(args.venv)
     python = args.venv / "bin" / "python"
     root = data_file("vnncomp2021", args.benchmark)
     ref = reference(args.benchmark, tool_answers(args.benchmark))
     by_net: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
     for row in instances(args.benchmark):
-        if not args.nets or any(n in row[0] for n in args.nets):
+        nets_ok = not args.nets or any(n in row[0] for n in args.nets)
+        if nets_ok and (not args.props or any(p in row[1] for p in args.props)):
             by_net[row[0]].append(row)
     print(f"{'net':<24} {'tool':<10} {'decided':>8} {'wrong':>6} {'both':>5} {'time ratio':>11}")
     with tempfile.TemporaryDirectory() as tmp:
         for net, rows in by_net.items():
-            rows = rows[: args.limit] if args.limit else rows
+            rows = (rows[: args.limit] if args.limit else rows)[part - 1 :: parts]
             runs: dict[str, list[tuple[str, float, str]]] = {"mlrobust": [], "neuralsat": []}
             for onnx_name, prop, csv_limit in rows:
                 limit = args.timeout or csv_limit
@@ -107,6 +112,13 @@ def main() -> None:
                 want = ref.get(_key(onnx_name, prop), "")
                 runs["mlrobust"].append((*run_ours(onnx, spec, limit), want))
                 runs["neuralsat"].append((*run_neuralsat(src, python, onnx, spec, limit), want))
+                (ours, ours_s, _), (theirs, theirs_s, _) = (r[-1] for r in runs.values())
+                print(
+                    f"  {Path(prop).stem:<28} expected {want or '?':<9} mlrobust {ours:<8} "
+                    f"{ours_s:6.1f} s  neuralsat {theirs:<8} {theirs_s:6.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
             both = [i for i in range(len(rows)) if all(runs[t][i][0] in WORDS for t in runs)]
             for tool, res in runs.items():
                 decided = sum(a in WORDS for a, _, _ in res)

@@ -79,9 +79,16 @@ class GurobiSession:
         np.add.at(c, np.asarray(idx, dtype=np.int64), coef)
         m.setObjective(c @ self._x + float(const), gp.GRB.MAXIMIZE if maximize else gp.GRB.MINIMIZE)
         m.Params.TimeLimit = max(float(time_limit), 1e-3)
-        if maximize:
-            m.Params.BestBdStop = stop_below if math.isfinite(stop_below) else gp.GRB.INFINITY
-            m.Params.BestObjStop = stop_above if math.isfinite(stop_above) else gp.GRB.INFINITY
+        # the stops are model parameters, kept between solves: set both on every solve, to the
+        # defaults (off) unless maximising with a finite stop. Left as they were, a minimising
+        # solve after a maximising one stopped at its first feasible solution (BestObjStop =
+        # inf reads "any objective <= inf"), so every refinement's lower-bound MIP gave up at
+        # once with a weak (sound) bound.
+        off_bd, off_obj = gp.GRB.INFINITY, -gp.GRB.INFINITY
+        use = maximize and math.isfinite(stop_below)
+        m.Params.BestBdStop = stop_below if use else off_bd
+        use = maximize and math.isfinite(stop_above)
+        m.Params.BestObjStop = stop_above if use else off_obj
         try:
             m.optimize()
         except gp.GurobiError as exc:

@@ -65,9 +65,14 @@ class HighsSession:
         # stop as soon as the sign question is settled (only used when maximising)
         out = event.data_out
         below, above = self._stop
-        # set the flag both ways: HiGHS keeps it between runs, so a flag left True by one
-        # solve would interrupt the next one before it starts
-        event.interrupt(bool(out.mip_dual_bound < below or out.mip_primal_bound >= above))
+        # an "off" stop is infinite and never fires (a minimisation without a solution yet has
+        # a primal bound of +inf, which ">= inf" read as reached: it ended every minimising MIP
+        # before its first solution). Set the flag both ways: HiGHS keeps it between runs, so
+        # a flag left True by one solve would interrupt the next one before it starts
+        stop = (math.isfinite(below) and out.mip_dual_bound < below) or (
+            math.isfinite(above) and out.mip_primal_bound >= above
+        )
+        event.interrupt(bool(stop))
 
     def solve(
         self,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from mlrobust.solvers import HighsSession, ModelData, Status
+from mlrobust.solvers import Backend, HighsSession, ModelData, Status, open_session
 
 
 def _knapsack(n: int, seed: int) -> ModelData:
@@ -37,3 +37,23 @@ def test_an_interrupted_solve_leaves_the_next_one_intact(seed: int) -> None:
     again = session.solve(idx, other, 0.0, True, 30.0)
     assert again.status == Status.OPTIMAL
     assert again.value == pytest.approx(fresh.value, abs=1e-6)
+
+
+@pytest.mark.parametrize("backend", [Backend.HIGHS, Backend.GUROBI])
+def test_a_minimising_solve_after_maximising_ones_is_not_stopped_early(backend: Backend) -> None:
+    """Stops asked for by a maximising solve (or their "off" values) must not carry over to a
+    minimising one: Gurobi keeps them as model parameters, and an "off" BestObjStop of +inf
+    stopped the next minimisation at its first feasible solution."""
+    if backend is Backend.GUROBI:
+        pytest.importorskip("gurobipy")
+    data = _knapsack(30, 0)
+    idx = np.arange(30)
+    cost = -np.random.default_rng(7).uniform(0.5, 2.0, size=30)  # minimum < 0: not x = 0
+    fresh = open_session(data, backend).solve(idx, cost, 0.0, False, 30.0)
+    assert fresh.status == Status.OPTIMAL and fresh.value is not None and fresh.value < 0
+    session = open_session(data, backend)
+    for stops in ((), (-1.0, 0.1)):
+        session.solve(idx, -cost, 0.0, True, 30.0, *stops)
+        again = session.solve(idx, cost, 0.0, False, 30.0)
+        assert again.status == Status.OPTIMAL, (stops, again)
+        assert again.value == pytest.approx(fresh.value, abs=1e-6)

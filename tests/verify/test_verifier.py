@@ -18,6 +18,7 @@ from mlrobust.verify.oracle import TorchOracle
 from mlrobust.verify.spec import Clause, OutputSpec, pairwise_topk_specs, top1_spec, topk_spec
 from mlrobust.verify.verifier import MILPVerifier, VerifierConfig, verify
 from tests.conftest import NO_LIMIT_S
+from tests.verify.exact import exact_max
 from tests.verify.helpers import EXACT, mlp_case, mlp_radius, random_convnet, random_mlp
 from tests.verify.reference import assert_witness
 
@@ -279,6 +280,37 @@ def test_tightening_without_fallback_stops_where_the_backend_cannot_solve() -> N
     tight = tighten(net, lo, hi, replace(strict, fallback=True), start=start)
     assert sum(fallbacks().values()) > before
     assert _width(tight) < _width(start)
+
+
+@pytest.mark.parametrize("backend", [Backend.HIGHS, Backend.GUROBI])
+@pytest.mark.parametrize("seed", range(3))
+def test_mip_tightening_contains_the_exact_ranges_and_finds_every_stable_neuron(
+    backend: Backend, seed: int
+) -> None:
+    """Against the exact range of each second-layer pre-activation (enumerated regions of the
+    truncated network): MIP tightening's bounds contain it, and a neuron the exact range shows
+    stable is found stable (a lower bound only asks the sign question, so its value may stay
+    looser than the exact minimum, never above it)."""
+    if backend is Backend.GUROBI:
+        pytest.importorskip("gurobipy")
+    model, net, lo, hi, _ = mlp_case(seed, mlp_radius(seed))
+    k = 3  # the second Linear's outputs, the second ReLU's inputs
+    upto = from_torch(model[:4], (4,))  # Flatten, Linear, ReLU, Linear
+    eye = torch.eye(16, dtype=DTYPE)
+    clauses = [
+        Clause(sign * eye[j : j + 1], torch.zeros(1, dtype=DTYPE), 1)
+        for sign in (1, -1)
+        for j in range(16)
+    ]
+    exact = exact_max(upto, lo.numpy(), hi.numpy(), clauses)
+    top = torch.tensor([e.value for e in exact[:16]], dtype=DTYPE)
+    bottom = -torch.tensor([e.value for e in exact[16:]], dtype=DTYPE)
+    config = TighteningConfig(level=Tightening.MIP, backend=backend, mip_time_s=NO_LIMIT_S)
+    tight = tighten(net, lo, hi, config)
+    lower, upper = tight.lower[k], tight.upper[k]
+    assert bool((lower <= bottom + 1e-6).all()) and bool((upper >= top - 1e-6).all())
+    assert bool((lower[bottom > 1e-4] >= 0).all()) and bool((upper[top < -1e-4] <= 0).all())
+    assert bool(((bottom > 1e-4) | (top < -1e-4)).any())  # the case has stable neurons
 
 
 def _width(bounds) -> float:  # type: ignore[no-untyped-def]
