@@ -122,7 +122,11 @@ def _tightened(seed: int, processes: int) -> tuple[LayerBounds, LayerBounds]:
     """The CROWN bounds of seed's MLP case and their MIP tightening over ``processes``."""
     _, net, lo, hi, _ = mlp_case(seed, mlp_radius(seed))
     start = crown_bounds(net, lo, hi)
-    config = TighteningConfig(level=Tightening.MIP, total_time_s=NO_LIMIT_S, processes=processes)
+    # no time limit per MIP either: whether a lower bound's sign question settles must not
+    # depend on the load
+    config = TighteningConfig(
+        level=Tightening.MIP, total_time_s=NO_LIMIT_S, mip_time_s=NO_LIMIT_S, processes=processes
+    )
     return start, tighten(net, lo, hi, config, start=start)
 
 
@@ -140,8 +144,11 @@ def test_shared_tightening_gives_the_bounds_of_one_process(
     with caplog.at_level(logging.DEBUG, "mlrobust.verify.bab_pool"):
         start, shared = _tightened(seed, 2)
     assert "over 2 processes" in caplog.text, "the helper was given no neurons"
-    for a, b in zip(_node(alone), _node(shared), strict=True):
-        assert torch.allclose(a, b, atol=1e-6), (a, b)
+    # the upper bounds are MIP optima; a lower bound is where its sign question stopped, which
+    # depends on what the session solved before: only the answer (stable or not) must agree
+    (lo_a, up_a), (lo_s, up_s) = _node(alone), _node(shared)
+    assert torch.allclose(up_a, up_s, atol=1e-6), (up_a, up_s)
+    assert torch.equal(lo_a >= 0, lo_s >= 0), (lo_a, lo_s)
     assert (_node(shared)[1] - _node(shared)[0]).sum() < (_node(start)[1] - _node(start)[0]).sum()
 
 
