@@ -84,11 +84,9 @@ class GurobiSession:
         # solve after a maximising one stopped at its first feasible solution (BestObjStop =
         # inf reads "any objective <= inf"), so every refinement's lower-bound MIP gave up at
         # once with a weak (sound) bound.
-        off_bd, off_obj = gp.GRB.INFINITY, -gp.GRB.INFINITY
-        use = maximize and math.isfinite(stop_below)
-        m.Params.BestBdStop = stop_below if use else off_bd
-        use = maximize and math.isfinite(stop_above)
-        m.Params.BestObjStop = stop_above if use else off_obj
+        below = stop_below if maximize and math.isfinite(stop_below) else gp.GRB.INFINITY
+        above = stop_above if maximize and math.isfinite(stop_above) else -gp.GRB.INFINITY
+        m.Params.BestBdStop, m.Params.BestObjStop = below, above
         try:
             m.optimize()
         except gp.GurobiError as exc:
