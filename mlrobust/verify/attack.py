@@ -43,20 +43,32 @@ def goals_of(spec: OutputSpec) -> list[Clause]:
 
 
 def pgd_candidates(
-    net: Network, lo: torch.Tensor, hi: torch.Tensor, spec: OutputSpec, config: AttackConfig
+    net: Network,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    spec: OutputSpec,
+    config: AttackConfig,
+    starts: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Candidate inputs ``[K, input_size]`` (float64, inside the box), best spec value first.
 
-    Stops early once some iterate violates the spec (value >= 0 on the IR)."""
+    ``starts [S, input_size]``: every goal starts from each of these points instead of the box
+    centre and ``config.restarts - 1`` random points (e.g. the corners that minimise the
+    bounds, :func:`mlrobust.verify.bab.bound_corners`). Stops early once some iterate violates
+    the spec (value >= 0 on the IR)."""
     if config.steps <= 0:
         return torch.zeros(0, lo.numel(), dtype=DTYPE)
     t_end = time.monotonic() + config.time_s
-    gen = torch.Generator().manual_seed(config.seed)
     goals = goals_of(spec)
-    n = max(config.restarts, 1)
     g = len(goals)
-    x = lo + (hi - lo) * torch.rand(g, n, lo.numel(), generator=gen, dtype=DTYPE)
-    x[:, 0] = (lo + hi) / 2
+    if starts is None:
+        n = max(config.restarts, 1)
+        gen = torch.Generator().manual_seed(config.seed)
+        x = lo + (hi - lo) * torch.rand(g, n, lo.numel(), generator=gen, dtype=DTYPE)
+        x[:, 0] = (lo + hi) / 2
+    else:
+        n = starts.shape[0]
+        x = starts.to(DTYPE).reshape(1, n, -1).expand(g, -1, -1)
     x = x.reshape(g * n, -1)
     best_x = x.clone()
     best_v = torch.full((g * n,), -math.inf, dtype=DTYPE)

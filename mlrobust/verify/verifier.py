@@ -3,6 +3,7 @@
 For each spec (a disjunction of clauses over the logits, see :mod:`mlrobust.verify.spec`):
 
 1. a short PGD attack on the IR looks for a counterexample (re-checked on the real model);
+   after the root bounds, once more from the box corners those bounds point to;
 2. ReLU-split branch and bound with alpha/beta-CROWN bounds (:mod:`mlrobust.verify.bab`; on
    max-pool networks over the pools-as-ReLUs rewrite, :mod:`mlrobust.verify.rewrite`) gets
    ``bab_fraction`` of the time left, clause by clause; on long limits, clauses still open
@@ -33,7 +34,7 @@ import torch
 from mlrobust.solvers import Backend, Status, open_session
 from mlrobust.verdicts import Verdict
 from mlrobust.verify.attack import AttackConfig, pgd_candidates
-from mlrobust.verify.bab import BaBConfig, branch_and_bound, supports_bab
+from mlrobust.verify.bab import BaBConfig, bound_corners, branch_and_bound, supports_bab
 from mlrobust.verify.bounds import (
     LayerBounds,
     clause_upper_bound,
@@ -181,6 +182,9 @@ def _pipeline(
             bab_net = pools_as_relus(net)[0]
             root = rewritten_bounds(net, root, deadline=bab_end)
             bounds = bounds_read_back(net, root)
+        with clock.stage("attack"):
+            todo = _corner_attack(bab_net, root, specs, todo, oracle, config, t0, results)
+        with clock.stage("bab"):
             first_end = time.monotonic() + config.refine_after_s if refine else bab_end
             todo = _bab_round(
                 bab_net, root, specs, todo, oracle, config, t0, first_end, results, proven, left
@@ -387,15 +391,16 @@ def _attack(
     oracle: Oracle,
     config: VerifierConfig,
     time_s: float,
+    starts: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, float] | None:
-    """Batched PGD on the IR (see :mod:`mlrobust.verify.attack`); the best few candidates are
-    re-checked on the real model."""
+    """Batched PGD on the IR (see :mod:`mlrobust.verify.attack`), from random points or from
+    ``starts``; the best few candidates are re-checked on the real model."""
     if config.attack_steps <= 0 or time_s <= 0:
         return None
     acfg = AttackConfig(
         steps=config.attack_steps, restarts=config.attack_restarts, time_s=time_s, seed=config.seed
     )
-    cands = pgd_candidates(net, lo, hi, spec, acfg)
+    cands = pgd_candidates(net, lo, hi, spec, acfg, starts)
     if not len(cands):
         return None
     with torch.no_grad():
@@ -407,6 +412,33 @@ def _attack(
         if hit is not None:
             return hit
     return None
+
+
+def _corner_attack(
+    net: Network,
+    root: LayerBounds,
+    specs: list[OutputSpec],
+    todo: list[int],
+    oracle: Oracle,
+    config: VerifierConfig,
+    t0: float,
+    results: dict[int, VerificationResult],
+) -> list[int]:
+    """The attack again, each spec's goals started from the box corners where the root bounds
+    let its clauses come closest to violated (:func:`mlrobust.verify.bab.bound_corners`),
+    within the first attack's budget; witnesses go to ``results``. Returns the specs still
+    open."""
+    end = time.monotonic() + min(config.attack_time_s, 0.2 * config.timeout_s)
+    lo, hi = root.box
+    for i in todo:
+        if config.attack_steps <= 0 or time.monotonic() > end:
+            break
+        starts = torch.cat([bound_corners(net, root, cl) for cl in specs[i].clauses])
+        hit = _attack(net, lo, hi, specs[i], oracle, config, end - time.monotonic(), starts)
+        if hit is not None:
+            x, val = hit
+            results[i] = _done(Verdict.FALSIFIED, math.inf, val, x, x, t0, 0, 0, "attack", net)
+    return [i for i in todo if i not in results]
 
 
 def _verify_spec(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from torch import nn
@@ -11,10 +13,11 @@ from mlrobust.threats import LinfBall
 from mlrobust.verdicts import Verdict
 from mlrobust.verify.api import certify_labels, verify_topk
 from mlrobust.verify.attack import AttackConfig, pgd_candidates
+from mlrobust.verify.bab import bound_corners
 from mlrobust.verify.bounds import alpha_crown, crown, crown_bounds
 from mlrobust.verify.from_torch import from_torch
 from mlrobust.verify.ir import DTYPE
-from mlrobust.verify.spec import top1_spec
+from mlrobust.verify.spec import Clause, top1_spec
 from tests.verify.helpers import random_convnet, random_mlp
 
 
@@ -64,6 +67,38 @@ def test_pgd_finds_known_counterexample() -> None:
     cand = pgd_candidates(net, lo, hi, top1_spec(0, 2), AttackConfig(steps=20, restarts=2))
     y = net.forward(cand[:1])
     assert float(y[0, 1] - y[0, 0]) >= 0
+
+
+def test_pgd_from_given_starts_begins_at_them() -> None:
+    # the same net; a start already in the violated corner is the first candidate
+    lin = nn.Linear(2, 2).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, -1.0], [0.0, 0.0]]))
+        lin.bias.copy_(torch.tensor([0.3, 0.0]))
+    net = from_torch(nn.Sequential(lin), (2,))
+    lo, hi = torch.zeros(2, dtype=DTYPE), torch.ones(2, dtype=DTYPE)
+    starts = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=DTYPE)
+    cand = pgd_candidates(net, lo, hi, top1_spec(0, 2), AttackConfig(steps=20), starts)
+    assert torch.equal(cand[0], starts[1])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_bound_corners_maximise_each_form_where_the_relaxation_is_exact(seed: int) -> None:
+    # every hidden ReLU active over the box: the net is affine there, CROWN is exact, and the
+    # corner that minimises the bound of -(c y + d) is where the form c y + d is largest
+    model = random_mlp([3, 5, 4], seed)
+    with torch.no_grad():
+        model[1].bias.add_(10.0)
+    net = from_torch(model, (3,))
+    lo, hi = torch.zeros(3, dtype=DTYPE), torch.ones(3, dtype=DTYPE)
+    gen = torch.Generator().manual_seed(seed)
+    clause = Clause(torch.randn(3, 4, generator=gen, dtype=DTYPE), torch.zeros(3, dtype=DTYPE), 1)
+    corners = bound_corners(net, crown_bounds(net, lo, hi), clause)
+    vertices = torch.tensor(list(itertools.product([0.0, 1.0], repeat=3)), dtype=DTYPE)
+    forms = net.forward(vertices) @ clause.c.T + clause.d  # [8 vertices, 3 forms]
+    at_corners = (net.forward(corners) * clause.c).sum(1) + clause.d
+    assert corners.shape == (3, 3)
+    assert torch.allclose(at_corners, forms.max(0).values, atol=1e-9)
 
 
 def _tie_model(bias: float) -> nn.Sequential:
