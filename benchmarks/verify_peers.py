@@ -24,7 +24,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from benchmarks.verify_vnncomp import _key, instances, reference, tool_answers
+from benchmarks.verify_vnncomp import _key, instances, part_of, reference, tool_answers
 from mlrobust.datasets import data_file
 
 WORDS = {"sat": "violated", "unsat": "holds"}
@@ -81,11 +81,13 @@ def main() -> None:
     ap.add_argument("--nets", nargs="*", default=[], help="keep networks whose name contains")
     ap.add_argument("--props", nargs="*", default=[], help="keep properties whose name contains")
     ap.add_argument("--limit", type=int, default=0, help="first N instances per net (0: all)")
-    ap.add_argument("--part", default="1/1", help="K/N: every N-th instance from the K-th")
+    ap.add_argument(
+        "--part", type=part_of, default=(1, 1), help="K/N: every N-th instance from the K-th"
+    )
     ap.add_argument("--timeout", type=float, default=0.0, help="override the CSV's limits")
     ap.add_argument("--venv", type=Path, default=Path("/tmp/mlrobust-neuralsat-venv"))
     args = ap.parse_args()
-    part, parts = (int(x) for x in args.part.split("/"))
+    part, parts = args.part
     src = ensure_venv(args.venv)
     python = args.venv / "bin" / "python"
     root = data_file("vnncomp2021", args.benchmark)

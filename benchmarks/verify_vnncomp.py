@@ -92,6 +92,14 @@ def reference(bench: str, tools: dict) -> dict[tuple[str, str], str]:  # type: i
     return ref
 
 
+def part_of(value: str) -> tuple[int, int]:
+    """``--part K/N`` (1 <= K <= N) as ``(K, N)``; argparse reports a malformed value."""
+    k, _, n = value.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, e.g. 1/2; got {value!r}")
+    return int(k), int(n)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--benchmark", default="mnistfc")
@@ -101,13 +109,15 @@ def main() -> None:
     )
     ap.add_argument("--timeout", type=float, default=0.0, help="override the CSV's limits")
     ap.add_argument("--limit", type=int, default=0, help="first N instances per net (0: all)")
-    ap.add_argument("--part", default="1/1", help="K/N: every N-th instance from the K-th")
+    ap.add_argument(
+        "--part", type=part_of, default=(1, 1), help="K/N: every N-th instance from the K-th"
+    )
     ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=False)
     ap.add_argument(
         "--processes", type=int, default=1, help="branch-and-bound processes per instance"
     )
     args = ap.parse_args()
-    part, parts = (int(x) for x in args.part.split("/"))
+    part, parts = args.part
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.ERROR)
     bench = args.benchmark

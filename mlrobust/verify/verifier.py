@@ -3,7 +3,8 @@
 For each spec (a disjunction of clauses over the logits, see :mod:`mlrobust.verify.spec`):
 
 1. a short PGD attack on the IR looks for a counterexample (re-checked on the real model);
-   after the root bounds, once more from the box corners those bounds point to;
+   on what the first search of step 2 leaves open, once more from the box corners the root
+   bounds point to;
 2. ReLU-split branch and bound with alpha/beta-CROWN bounds (:mod:`mlrobust.verify.bab`; on
    max-pool networks over the pools-as-ReLUs rewrite, :mod:`mlrobust.verify.rewrite`) gets
    ``bab_fraction`` of the time left, clause by clause; on long limits, clauses still open
@@ -182,13 +183,12 @@ def _pipeline(
             bab_net = pools_as_relus(net)[0]
             root = rewritten_bounds(net, root, deadline=bab_end)
             bounds = bounds_read_back(net, root)
-        with clock.stage("attack"):
-            todo = _corner_attack(bab_net, root, specs, todo, oracle, config, t0, results)
-        with clock.stage("bab"):
             first_end = time.monotonic() + config.refine_after_s if refine else bab_end
             todo = _bab_round(
                 bab_net, root, specs, todo, oracle, config, t0, first_end, results, proven, left
             )
+        with clock.stage("attack"):
+            todo = _corner_attack(bab_net, root, specs, todo, oracle, config, t0, results)
         if todo and refine:
             # the refinement and the second search share out the time left as the first did
             # (the MILP stage after them keeps its share)
@@ -424,9 +424,12 @@ def _corner_attack(
     t0: float,
     results: dict[int, VerificationResult],
 ) -> list[int]:
-    """The attack again, each spec's goals started from the box corners where the root bounds
-    let its clauses come closest to violated (:func:`mlrobust.verify.bab.bound_corners`),
-    within the first attack's budget; witnesses go to ``results``. Returns the specs still
+    """The attack again on the specs the first search left open (each reduced to its open
+    clauses: a witness of those is one of the spec), every goal started from the box corners
+    where the root bounds let the clauses come closest to violated
+    (:func:`mlrobust.verify.bab.bound_corners`), within the first attack's budget; witnesses
+    go to ``results``. After the search, not before it: a spec it proves pays nothing (on the
+    2-s cells of ``mlrobust evaluate`` every tenth of a second counts). Returns the specs still
     open."""
     end = time.monotonic() + min(config.attack_time_s, 0.2 * config.timeout_s)
     lo, hi = root.box
