@@ -16,7 +16,7 @@ from mlrobust.verify.attack import AttackConfig, pgd_candidates
 from mlrobust.verify.bab import bound_corners
 from mlrobust.verify.bounds import alpha_crown, crown, crown_bounds
 from mlrobust.verify.from_torch import from_torch
-from mlrobust.verify.ir import DTYPE
+from mlrobust.verify.ir import DTYPE, Network
 from mlrobust.verify.spec import Clause, top1_spec
 from tests.verify.helpers import random_convnet, random_mlp
 
@@ -56,13 +56,18 @@ def test_alpha_crown_strictly_tighter_somewhere() -> None:
     assert (gap_a < gap_c - 1e-6).any()
 
 
-def test_pgd_finds_known_counterexample() -> None:
-    # y0 = x0 - x1, y1 = 0: label 0 loses (y1 >= y0) only near the corner x0 <= x1
+def _difference_net() -> Network:
+    """y0 = x0 - x1 + 0.3, y1 = 0 on [0, 1]^2: label 0 loses (y1 >= y0) only near the corner
+    x0 = 0, x1 = 1."""
     lin = nn.Linear(2, 2).double()
     with torch.no_grad():
         lin.weight.copy_(torch.tensor([[1.0, -1.0], [0.0, 0.0]]))
         lin.bias.copy_(torch.tensor([0.3, 0.0]))
-    net = from_torch(nn.Sequential(lin), (2,))
+    return from_torch(nn.Sequential(lin), (2,))
+
+
+def test_pgd_finds_known_counterexample() -> None:
+    net = _difference_net()
     lo, hi = torch.zeros(2, dtype=DTYPE), torch.ones(2, dtype=DTYPE)
     cand = pgd_candidates(net, lo, hi, top1_spec(0, 2), AttackConfig(steps=20, restarts=2))
     y = net.forward(cand[:1])
@@ -70,12 +75,8 @@ def test_pgd_finds_known_counterexample() -> None:
 
 
 def test_pgd_from_given_starts_begins_at_them() -> None:
-    # the same net; a start already in the violated corner is the first candidate
-    lin = nn.Linear(2, 2).double()
-    with torch.no_grad():
-        lin.weight.copy_(torch.tensor([[1.0, -1.0], [0.0, 0.0]]))
-        lin.bias.copy_(torch.tensor([0.3, 0.0]))
-    net = from_torch(nn.Sequential(lin), (2,))
+    # a start already in the violated corner is the first candidate
+    net = _difference_net()
     lo, hi = torch.zeros(2, dtype=DTYPE), torch.ones(2, dtype=DTYPE)
     starts = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=DTYPE)
     cand = pgd_candidates(net, lo, hi, top1_spec(0, 2), AttackConfig(steps=20), starts)
