@@ -153,8 +153,8 @@ def _pipeline(
         from mlrobust.verify.bab_pool import start_helpers
 
         start_helpers(config.bab_processes - 1)  # they start up while the attack runs
-    # one attack budget for all specs, so many labels per image cannot eat the timeout
-    attack_end = t0 + min(config.attack_time_s, 0.2 * config.timeout_s)
+    # one budget for all specs of the call (see _attack_budget_s)
+    attack_end = t0 + _attack_budget_s(config)
     for i, spec in enumerate(specs):
         with clock.stage("attack"):
             hit = _attack(net, lo, hi, spec, oracle, config, attack_end - time.monotonic())
@@ -414,6 +414,12 @@ def _attack(
     return None
 
 
+def _attack_budget_s(config: VerifierConfig) -> float:
+    """Seconds of one attack pass over all specs of a call (the first one, and the one from the
+    bound corners): a fifth of the limit at most, so many labels cannot eat the timeout."""
+    return min(config.attack_time_s, 0.2 * config.timeout_s)
+
+
 def _corner_attack(
     net: Network,
     root: LayerBounds,
@@ -431,7 +437,7 @@ def _corner_attack(
     go to ``results``. After the search, not before it: a spec it proves pays nothing (on the
     2-s cells of ``mlrobust evaluate`` every tenth of a second counts). Returns the specs still
     open."""
-    end = time.monotonic() + min(config.attack_time_s, 0.2 * config.timeout_s)
+    end = time.monotonic() + _attack_budget_s(config)
     lo, hi = root.box
     for i in todo:
         if config.attack_steps <= 0 or time.monotonic() > end:
