@@ -27,7 +27,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -135,14 +135,41 @@ class MILPVerifier(Verifier):
         return tuple(replace(r, stages=share) for r in results)
 
 
+@dataclass
+class _Call:
+    """What the stages of one verification call share: the settings, the start time, the specs
+    (an open spec is replaced by its open clauses as branch and bound closes the others), the
+    results so far, and per spec branch and bound's proven bounds of its closed clauses
+    (``proven``) and of the clauses it left open (``left``)."""
+
+    oracle: Oracle
+    config: VerifierConfig
+    t0: float
+    specs: list[OutputSpec]
+    results: dict[int, VerificationResult] = field(default_factory=dict)
+    proven: dict[int, float] = field(default_factory=dict)
+    left: dict[int, float] = field(default_factory=dict)
+
+    def attacked(self, i: int, hit: tuple[torch.Tensor, float] | None, net: Network) -> None:
+        """Spec ``i`` is FALSIFIED when an attack's witness (already re-checked) came back."""
+        if hit is not None:
+            x, val = hit
+            self.results[i] = _done(
+                Verdict.FALSIFIED, math.inf, val, x, x, self.t0, 0, 0, "attack", net
+            )
+
+    def still_open(self, todo: list[int]) -> list[int]:
+        return [i for i in todo if i not in self.results]
+
+
 def _pipeline(
     query: Query, config: VerifierConfig, clock: Stopwatch
 ) -> tuple[VerificationResult, ...]:
     t0 = time.monotonic()
     deadline = t0 + config.timeout_s
     net, lo, hi, oracle, bounds = query.net, query.lo, query.hi, query.oracle, query.bounds
-    specs = list(query.specs)
-    results: dict[int, VerificationResult] = {}
+    call = _Call(oracle, config, t0, list(query.specs))
+    specs, results = call.specs, call.results
     use_bab = (
         config.bab
         and not config.exact_objective
@@ -158,13 +185,9 @@ def _pipeline(
     for i, spec in enumerate(specs):
         with clock.stage("attack"):
             hit = _attack(net, lo, hi, spec, oracle, config, attack_end - time.monotonic())
-        if hit is not None:
-            x, val = hit
-            results[i] = _done(Verdict.FALSIFIED, math.inf, val, x, x, t0, 0, 0, "attack", net)
-    todo = [i for i in range(len(specs)) if i not in results]
+        call.attacked(i, hit, net)
+    todo = call.still_open(list(range(len(specs))))
     exact = supports_milp(net)  # every operator has a MILP encoding (no sigmoid)
-    proven: dict[int, float] = {}  # spec -> proven bound of the clauses BaB closed
-    left: dict[int, float] = {}  # spec -> BaB's proven bound of the clauses it left open
     if todo and use_bab:
         bab_end = time.monotonic() + config.bab_fraction * (deadline - time.monotonic())
         refine = (
@@ -184,11 +207,9 @@ def _pipeline(
             root = rewritten_bounds(net, root, deadline=bab_end)
             bounds = bounds_read_back(net, root)
             first_end = time.monotonic() + config.refine_after_s if refine else bab_end
-            todo = _bab_round(
-                bab_net, root, specs, todo, oracle, config, t0, first_end, results, proven, left
-            )
+            todo = _bab_round(call, bab_net, root, todo, first_end)
         with clock.stage("attack"):
-            todo = _corner_attack(bab_net, root, specs, todo, oracle, config, t0, results)
+            todo = _corner_attack(call, bab_net, root, todo)
         if todo and refine:
             # the refinement and the second search share out the time left as the first did
             # (the MILP stage after them keeps its share)
@@ -202,9 +223,7 @@ def _pipeline(
                 bounds = bounds_read_back(net, root)
             bab_end = time.monotonic() + config.bab_fraction * (deadline - time.monotonic())
             with clock.stage("bab"):
-                todo = _bab_round(
-                    bab_net, root, specs, todo, oracle, config, t0, bab_end, results, proven, left
-                )
+                todo = _bab_round(call, bab_net, root, todo, bab_end)
     if not todo:
         return tuple(results[i] for i in range(len(specs)))
     level = config.tightening if exact else min(config.tightening, Tightening.CROWN)
@@ -227,46 +246,38 @@ def _pipeline(
         res = _verify_spec(
             net, tight, specs[i], oracle, config, t0, share_end, n_unst, exact, clock
         )
-        if i in proven:
+        if i in call.proven:
             # both bound the open clauses: keep the tighter (a FALSIFIED result has none)
             open_bound = res.objective_bound
             if res.verdict is not Verdict.FALSIFIED:
-                open_bound = min(open_bound, left[i])
+                open_bound = min(open_bound, call.left[i])
             res = replace(
-                res, objective_bound=max(open_bound, proven[i]), method=f"bab+{res.method}"
+                res, objective_bound=max(open_bound, call.proven[i]), method=f"bab+{res.method}"
             )
         results[i] = res
     return tuple(results[i] for i in range(len(specs)))
 
 
 def _bab_round(
-    net: Network,
-    root: LayerBounds,
-    specs: list[OutputSpec],
-    todo: list[int],
-    oracle: Oracle,
-    config: VerifierConfig,
-    t0: float,
-    end: float,
-    results: dict[int, VerificationResult],
-    proven: dict[int, float],
-    left: dict[int, float],
+    call: _Call, net: Network, root: LayerBounds, todo: list[int], end: float
 ) -> list[int]:
     """Branch and bound on the specs ``todo`` until ``end``, an equal share of the time per spec
-    (as in the MILP stage). Decided specs go to ``results``; an open one is replaced in
-    ``specs`` by its open clauses, with the proven bound of its closed clauses in ``proven``
-    (kept over rounds) and that of the open ones in ``left``. Returns the specs still open."""
+    (as in the MILP stage). Decided specs go to ``call.results``; an open one is replaced in
+    ``call.specs`` by its open clauses, with the proven bound of its closed clauses in
+    ``call.proven`` (kept over rounds) and that of the open ones in ``call.left``. Returns the
+    specs still open."""
     for k, i in enumerate(todo):
         share_end = time.monotonic() + (end - time.monotonic()) / (len(todo) - k)
-        out = _bab_spec(net, root, specs[i], oracle, config, t0, share_end)
+        out = _bab_spec(net, root, call.specs[i], call.oracle, call.config, call.t0, share_end)
         if isinstance(out, VerificationResult):
-            if out.verdict is Verdict.VERIFIED and i in proven:
-                out = replace(out, objective_bound=max(out.objective_bound, proven[i]))
-            results[i] = out
+            if out.verdict is Verdict.VERIFIED and i in call.proven:
+                out = replace(out, objective_bound=max(out.objective_bound, call.proven[i]))
+            call.results[i] = out
         else:
-            specs[i] = out[0]
-            proven[i], left[i] = max(proven.get(i, -math.inf), out[1]), out[2]
-    return [i for i in todo if i not in results]
+            call.specs[i] = out[0]
+            call.proven[i] = max(call.proven.get(i, -math.inf), out[1])
+            call.left[i] = out[2]
+    return call.still_open(todo)
 
 
 def _refine(
@@ -420,34 +431,25 @@ def _attack_budget_s(config: VerifierConfig) -> float:
     return min(config.attack_time_s, 0.2 * config.timeout_s)
 
 
-def _corner_attack(
-    net: Network,
-    root: LayerBounds,
-    specs: list[OutputSpec],
-    todo: list[int],
-    oracle: Oracle,
-    config: VerifierConfig,
-    t0: float,
-    results: dict[int, VerificationResult],
-) -> list[int]:
+def _corner_attack(call: _Call, net: Network, root: LayerBounds, todo: list[int]) -> list[int]:
     """The attack again on the specs the first search left open (each reduced to its open
     clauses: a witness of those is one of the spec), every goal started from the box corners
     where the root bounds let the clauses come closest to violated
     (:func:`mlrobust.verify.bab.bound_corners`), within the first attack's budget; witnesses
-    go to ``results``. After the search, not before it: a spec it proves pays nothing (on the
-    2-s cells of ``mlrobust evaluate`` every tenth of a second counts). Returns the specs still
-    open."""
+    go to ``call.results``. After the search, not before it: a spec it proves pays nothing (on
+    the 2-s cells of ``mlrobust evaluate`` every tenth of a second counts). Returns the specs
+    still open."""
+    config = call.config
     end = time.monotonic() + _attack_budget_s(config)
     lo, hi = root.box
     for i in todo:
         if config.attack_steps <= 0 or time.monotonic() > end:
             break
-        starts = torch.cat([bound_corners(net, root, cl) for cl in specs[i].clauses])
-        hit = _attack(net, lo, hi, specs[i], oracle, config, end - time.monotonic(), starts)
-        if hit is not None:
-            x, val = hit
-            results[i] = _done(Verdict.FALSIFIED, math.inf, val, x, x, t0, 0, 0, "attack", net)
-    return [i for i in todo if i not in results]
+        spec = call.specs[i]
+        starts = torch.cat([bound_corners(net, root, cl) for cl in spec.clauses])
+        hit = _attack(net, lo, hi, spec, call.oracle, config, end - time.monotonic(), starts)
+        call.attacked(i, hit, net)
+    return call.still_open(todo)
 
 
 def _verify_spec(
