@@ -74,11 +74,12 @@ def test_bab_branches_where_the_root_bound_is_not_enough() -> None:
     assert max(splits) > 1
 
 
+@pytest.mark.parametrize("probe_s", [1.0, 0.0])  # from plain CROWN's root first, or not
 @pytest.mark.parametrize("seed", range(6))
-def test_verifier_with_bab_agrees_with_milp(seed: int) -> None:
+def test_verifier_with_bab_agrees_with_milp(seed: int, probe_s: float) -> None:
     model, net, lo, hi, spec = mlp_case(seed, radius=0.35)
     oracle = TorchOracle(model, (4,))
-    cfg = VerifierConfig(attack_steps=0, timeout_s=NO_LIMIT_S)
+    cfg = VerifierConfig(attack_steps=0, timeout_s=NO_LIMIT_S, probe_s=probe_s)
     with_bab = verify(net, lo, hi, [spec], oracle, cfg)[0]
     milp = verify(
         net, lo, hi, [spec], oracle, VerifierConfig(attack_steps=0, timeout_s=NO_LIMIT_S, bab=False)

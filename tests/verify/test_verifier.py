@@ -10,6 +10,7 @@ from torch import nn
 from mlrobust.solvers import Backend
 from mlrobust.threats import LinfBall
 from mlrobust.verdicts import Verdict
+from mlrobust.verify import verifier as verifier_module
 from mlrobust.verify.bounds import crown_bounds
 from mlrobust.verify.from_torch import from_torch
 from mlrobust.verify.ir import DTYPE
@@ -215,8 +216,11 @@ def test_every_spec_gets_a_share_of_the_time_limit() -> None:
     assert all(r.objective_bound < float("inf") for r in results), results
 
 
-# no waiting before the refinement, so branch and bound always restarts on MIP-refined bounds
-REFINE = VerifierConfig(attack_steps=0, refine_after_s=0.0, refine_min_s=0.0, timeout_s=NO_LIMIT_S)
+# no probe and no waiting before the refinement, so branch and bound always restarts on
+# MIP-refined bounds
+REFINE = VerifierConfig(
+    attack_steps=0, probe_s=0.0, refine_after_s=0.0, refine_min_s=0.0, timeout_s=NO_LIMIT_S
+)
 
 
 def test_a_spec_the_time_did_not_reach_still_gets_a_sound_bound() -> None:
@@ -248,6 +252,25 @@ def test_branch_and_bound_on_refined_bounds_agrees_with_the_exact_milp(
         assert_witness(model, res.counterexample, lo, hi, spec)
     else:
         assert res.objective_bound >= exact.objective_value - 1e-9
+
+
+@pytest.mark.parametrize("probe_s", [1.0, 0.0])
+def test_the_probe_closes_easy_specs_without_alpha_crown(
+    probe_s: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spec plain CROWN's root bounds prove is closed by the probe: no alpha-CROWN root is
+    computed (the cost it saves); without the probe the alpha-CROWN root proves it."""
+    alpha_roots = []
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        alpha_roots.append(args[3] if len(args) > 3 else kwargs.get("alpha_steps", 0))
+        return crown_bounds(*args, **kwargs)
+
+    monkeypatch.setattr(verifier_module, "crown_bounds", counted)
+    model, net, lo, hi, spec = mlp_case(0, 0.02)
+    res = verify(net, lo, hi, [spec], TorchOracle(model, (4,)), replace(NO_ATTACK, probe_s=probe_s))
+    assert res[0].verdict == Verdict.VERIFIED and res[0].method == "bab", res
+    assert any(alpha_roots) == (probe_s == 0.0), alpha_roots
 
 
 def test_short_limits_search_without_refining(caplog: pytest.LogCaptureFixture) -> None:
