@@ -3,10 +3,10 @@
 For each spec (a disjunction of clauses over the logits, see :mod:`mlrobust.verify.spec`):
 
 1. a short PGD attack on the IR looks for a counterexample (re-checked on the real model):
-   a fifth of its steps, then branch and bound from plain CROWN root bounds for at most
-   ``probe_s`` (easy specs close there), then all its steps on what is left; once more later
-   from the box corners the alpha-CROWN root bounds point to (after the first search of step
-   2, or before it on long limits);
+   on limits of at least ten times ``probe_s``, a fifth of its steps, then branch and bound
+   from plain CROWN root bounds for at most ``probe_s`` (easy specs close there), then all its
+   steps on what is left; once more later from the box corners the alpha-CROWN root bounds
+   point to (after the first search of step 2, or before it on long limits);
 2. ReLU-split branch and bound with alpha/beta-CROWN bounds (:mod:`mlrobust.verify.bab`; on
    max-pool networks over the pools-as-ReLUs rewrite, :mod:`mlrobust.verify.rewrite`) gets
    ``bab_fraction`` of the time left, clause by clause; on long limits, clauses still open
