@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -472,10 +472,17 @@ def _attack_pass(
     todo: list[int],
     config: VerifierConfig,
     end: float,
+    starts: Callable[[OutputSpec], torch.Tensor] | None = None,
 ) -> list[int]:
-    """:func:`_attack` on each spec of ``todo`` until ``end``; returns the specs still open."""
+    """:func:`_attack` on each spec of ``todo`` until ``end`` (from ``starts(spec)`` when
+    given, else from random points); witnesses go to ``call.results``. Returns the specs
+    still open."""
     for i in todo:
-        hit = _attack(net, lo, hi, call.specs[i], call.oracle, config, end - time.monotonic())
+        if config.attack_steps <= 0 or time.monotonic() > end:
+            break
+        spec = call.specs[i]
+        begin = None if starts is None else starts(spec)
+        hit = _attack(net, lo, hi, spec, call.oracle, config, end - time.monotonic(), begin)
         call.attacked(i, hit, net)
     return call.still_open(todo)
 
@@ -494,17 +501,12 @@ def _corner_attack(call: _Call, net: Network, root: LayerBounds, todo: list[int]
     go to ``call.results``. On short limits after the first search, not before it: a spec it
     proves pays nothing (on the 2-s cells of ``mlrobust evaluate`` every tenth of a second
     counts); on long ones before it (see :func:`_pipeline`). Returns the specs still open."""
-    config = call.config
-    end = time.monotonic() + _attack_budget_s(config)
-    lo, hi = root.box
-    for i in todo:
-        if config.attack_steps <= 0 or time.monotonic() > end:
-            break
-        spec = call.specs[i]
-        starts = torch.cat([bound_corners(net, root, cl) for cl in spec.clauses])
-        hit = _attack(net, lo, hi, spec, call.oracle, config, end - time.monotonic(), starts)
-        call.attacked(i, hit, net)
-    return call.still_open(todo)
+
+    def corners(spec: OutputSpec) -> torch.Tensor:
+        return torch.cat([bound_corners(net, root, cl) for cl in spec.clauses])
+
+    end = time.monotonic() + _attack_budget_s(call.config)
+    return _attack_pass(call, net, *root.box, todo, call.config, end, corners)
 
 
 def _verify_spec(
