@@ -27,16 +27,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 
 from mlrobust.errors import InputError
 from mlrobust.verify.ir import DTYPE, Network
-from mlrobust.verify.ops import Add, Box, Linear, ReLU, relu_relaxation
+from mlrobust.verify.ops import Add, Box, Linear, Op, ReLU, relu_relaxation
 from mlrobust.verify.spec import Clause
 
 __all__ = [
     "ALPHA_MAX_SLOPES",
     "LayerBounds",
+    "SPARSE_MAX_DENSITY",
     "adam_step",
     "alpha_crown",
     "backward",
@@ -132,8 +135,16 @@ def backward(
     """The CROWN lower bound ``[...]`` of ``a . h_k`` (``a [..., size_k]``) over the box:
     each ancestor of ``k`` in reverse topological order turns the coefficients on its output
     into coefficients on its inputs (summed over all the nodes that read it). ``slopes``:
-    alpha-CROWN lower slopes per ReLU node."""
-    acc: dict[int, torch.Tensor] = {k: a}
+    alpha-CROWN lower slopes per ReLU node.
+
+    Without slopes or gradients, behind a convolution, the coefficients travel as a SciPy CSR
+    matrix while they stay sparse (:data:`SPARSE_MAX_DENSITY`): a row bounding one neuron of a
+    convolution touches only its receptive field, and the dense rows spent nearly all their
+    time on zeros (the second-layer CROWN of the shipped CNN at eps 0.01: 1.0 s dense, 0.024 s
+    sparse, same bounds to 1e-14). An operator without a sparse step takes them dense."""
+    acc: dict[int, torch.Tensor | sp.csr_matrix] = {k: a}
+    if _sparse_worth_it(net, a, k, slopes):
+        acc[k] = sp.csr_matrix(a.numpy())
     const = torch.zeros(a.shape[:-1], dtype=a.dtype)
     for j in reversed(net.ancestors(k)):
         if j == 0:
@@ -143,17 +154,66 @@ def backward(
             continue
         op, node = net.op(j), net.nodes[j]
         ins = bounds.ins(net, j)
-        if slopes is not None and j in slopes:
-            assert isinstance(op, ReLU)
-            parts, c = op.backward(aj, ins, slopes[j])
+        parts: Sequence[torch.Tensor | sp.csr_matrix]
+        step = _csr_step(op, aj, ins) if isinstance(aj, sp.csr_matrix) else None
+        if step is not None:
+            parts, c = step[0], torch.from_numpy(step[1])
         else:
-            parts, c = op.backward(aj, ins)
+            aj = _dense(aj)
+            if slopes is not None and j in slopes:
+                assert isinstance(op, ReLU)
+                parts, c = op.backward(aj, ins, slopes[j])
+            else:
+                parts, c = op.backward(aj, ins)
         const = const + c
         for i, part in zip(node.inputs, parts, strict=True):
-            acc[i] = acc[i] + part if i in acc else part
+            acc[i] = _plus(acc[i], part) if i in acc else part
     a0 = acc[0]
     lo, hi = bounds.box
+    if isinstance(a0, sp.csr_matrix):
+        d, cols = a0.data, a0.indices
+        vals = np.where(d > 0, d * lo.numpy()[cols], d * hi.numpy()[cols])
+        rows = sp.csr_matrix((vals, cols, a0.indptr), shape=a0.shape).sum(1).A1
+        return torch.from_numpy(rows) + const
     return (a0.clamp_min(0) * lo).sum(-1) + (a0.clamp_max(0) * hi).sum(-1) + const
+
+
+#: the sparse coefficients of :func:`backward` go dense above this share of nonzeros (deep in
+#: a network the receptive fields cover the input and a CSR matrix only costs more)
+SPARSE_MAX_DENSITY = 0.25
+
+
+def _sparse_worth_it(
+    net: Network, a: torch.Tensor, k: int, slopes: dict[int, torch.Tensor] | None
+) -> bool:
+    """Coefficients ``a [R, size_k]`` in float64 with no gradient to carry, and a sparse weight
+    (a lowered convolution) among the ancestors of ``k``."""
+    if slopes is not None or a.dim() != 2 or a.dtype != torch.float64 or a.requires_grad:
+        return False
+    return any(
+        isinstance(op := net.op(j), Linear) and op.weight.is_sparse for j in net.ancestors(k) if j
+    )
+
+
+def _csr_step(
+    op: Op, a: sp.csr_matrix, ins: Sequence[Box]
+) -> tuple[list[sp.csr_matrix], np.ndarray] | None:
+    """The operator's sparse step, or None when it has none or ``a`` has filled up."""
+    if a.nnz > SPARSE_MAX_DENSITY * a.shape[0] * a.shape[1]:
+        return None
+    return op.backward_csr(a, ins)
+
+
+def _dense(a: torch.Tensor | sp.csr_matrix) -> torch.Tensor:
+    return torch.from_numpy(a.toarray()) if isinstance(a, sp.csr_matrix) else a
+
+
+def _plus(
+    a: torch.Tensor | sp.csr_matrix, b: torch.Tensor | sp.csr_matrix
+) -> torch.Tensor | sp.csr_matrix:
+    if isinstance(a, sp.csr_matrix) and isinstance(b, sp.csr_matrix):
+        return (a + b).tocsr()
+    return _dense(a) + _dense(b)
 
 
 def crown(

@@ -155,3 +155,37 @@ def test_crown_on_a_sigmoid_net_encloses_sampled_outputs(seed: int) -> None:
     # CROWN is at least as tight as intervals (refine_from keeps the tighter of the two)
     assert (bounds.upper[-1] - bounds.lower[-1] <= inter.upper[-1] - inter.lower[-1] + 1e-12).all()
     assert (bounds.upper[-1] - bounds.lower[-1] < inter.upper[-1] - inter.lower[-1] - 1e-6).any()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sparse_crown_equals_dense_crown(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The coefficients travel sparse behind convolutions (residual additions and
+    concatenations included) and go dense where they fill up: same bounds either way."""
+    from mlrobust.verify import bounds as bounds_module
+    from tests.verify.test_graph import SHAPE, residual_cnn
+
+    model, shape = (_two_conv_cnn(seed), (1, 8, 8)) if seed % 2 else (residual_cnn(seed), SHAPE)
+    net = from_torch(model, shape)
+    x = torch.rand(net.input_size, dtype=DTYPE, generator=torch.Generator().manual_seed(seed))
+    ib = interval_bounds(net, (x - 0.1).clamp(0, 1), (x + 0.1).clamp(0, 1))
+    steps = {2.0: 0, 0.05: 0, -1.0: 0}  # sparse ReLU steps per density limit
+    density = 2.0
+    csr_step = ReLU.backward_csr
+
+    def counted(op: ReLU, a: object, ins: object) -> object:
+        steps[density] += 1
+        return csr_step(op, a, ins)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ReLU, "backward_csr", counted)
+    for k in range(2, len(net.nodes)):
+        c = torch.eye(net.nodes[k].size, dtype=DTYPE)
+        results = []
+        # 2.0: sparse all the way; 0.05: dense once 5% of the entries are nonzero; -1: dense
+        for density in steps:
+            monkeypatch.setattr(bounds_module, "SPARSE_MAX_DENSITY", density)
+            results.append(crown(net, ib, c, upto=k))
+        for lo, hi in results[1:]:
+            assert torch.allclose(lo, results[0][0], atol=1e-10, rtol=0)
+            assert torch.allclose(hi, results[0][1], atol=1e-10, rtol=0)
+    # each path was taken: all sparse, sparse then dense, all dense
+    assert steps[2.0] > steps[0.05] > 0 and steps[-1.0] == 0

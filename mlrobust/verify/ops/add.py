@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from mlrobust.verify.ops.base import Affine, Box, Builder, Op
@@ -35,6 +36,11 @@ class Add(Op):
         self, a: torch.Tensor, ins: Sequence[Box]
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
         return [s * a for s in self.scales], a.new_zeros(a.shape[:-1])
+
+    def backward_csr(
+        self, a: sp.csr_matrix, ins: Sequence[Box]
+    ) -> tuple[list[sp.csr_matrix], np.ndarray] | None:
+        return [(s * a).tocsr() for s in self.scales], np.zeros(a.shape[0])
 
     def encode(
         self, b: Builder, cols: Sequence[np.ndarray], ins: Sequence[Box], out: Box

@@ -121,6 +121,14 @@ class Op(ABC):
         each input ``[..., n_i]`` and the constant ``[...]`` such that
         ``a . y >= sum_i a_i . x_i + const`` for every input in the boxes ``ins``."""
 
+    def backward_csr(
+        self, a: sp.csr_matrix, ins: Sequence[Box]
+    ) -> tuple[list[sp.csr_matrix], np.ndarray] | None:
+        """:meth:`backward` with the coefficients ``a [R, size]`` as a SciPy CSR matrix (rows of
+        a convolution's bound touch only its receptive field); None when the operator has no
+        sparse step (the caller then takes the dense path)."""
+        return None
+
     def encode(
         self, b: Builder, cols: Sequence[np.ndarray], ins: Sequence[Box], out: Box
     ) -> np.ndarray:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from mlrobust.verify.ops.base import Affine, Box, Builder, Op
@@ -33,6 +34,14 @@ class Concat(Op):
         self, a: torch.Tensor, ins: Sequence[Box]
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
         return list(torch.split(a, list(self.sizes), dim=-1)), a.new_zeros(a.shape[:-1])
+
+    def backward_csr(
+        self, a: sp.csr_matrix, ins: Sequence[Box]
+    ) -> tuple[list[sp.csr_matrix], np.ndarray] | None:
+        ends = np.cumsum(self.sizes)
+        return [a[:, e - n : e] for n, e in zip(self.sizes, ends, strict=True)], np.zeros(
+            a.shape[0]
+        )
 
     def encode(
         self, b: Builder, cols: Sequence[np.ndarray], ins: Sequence[Box], out: Box

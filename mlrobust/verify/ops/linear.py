@@ -54,6 +54,13 @@ class Linear(Op):
         flat = a.reshape(-1, self.n_out)
         return [self.back(flat).reshape(*lead, self.n_in)], a @ self.bias.to(a.dtype)
 
+    def backward_csr(
+        self, a: sp.csr_matrix, ins: Sequence[Box]
+    ) -> tuple[list[sp.csr_matrix], np.ndarray] | None:
+        if not self.weight.is_sparse:
+            return None  # a dense weight fills every row: the dense path is faster
+        return [(a @ self.csr()).tocsr()], a @ self.bias.numpy()
+
     def interval(self, ins: Sequence[Box]) -> Box:
         lo, hi = ins[0]
         mid, rad = (hi + lo) / 2, (hi - lo) / 2

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from mlrobust.verify.ops.base import Affine, Box, Builder, Op
@@ -51,6 +52,21 @@ class ReLU(Op):
         alpha, s_up, b_up = relu_relaxation(lo, hi, slope)
         pos, neg = a.clamp_min(0), a.clamp_max(0)
         return [pos * alpha + neg * s_up], (neg * b_up).sum(-1)
+
+    def backward_csr(
+        self, a: sp.csr_matrix, ins: Sequence[Box]
+    ) -> tuple[list[sp.csr_matrix], np.ndarray] | None:
+        lo, hi = ins[0]
+        alpha, s_up, b_up = (t.numpy() for t in relu_relaxation(lo, hi))
+        d, cols = a.data, a.indices
+        neg = np.minimum(d, 0.0)
+        # the same step as backward's, entry by entry: pos * alpha + neg * s_up, neg . b_up
+        const = sp.csr_matrix((neg * b_up[cols], cols, a.indptr), shape=a.shape).sum(1).A1
+        out = sp.csr_matrix(
+            (np.where(d > 0, d * alpha[cols], neg * s_up[cols]), cols, a.indptr), shape=a.shape
+        )
+        out.eliminate_zeros()  # stably inactive neurons end their rows' paths here
+        return [out], const
 
     def encode(
         self, b: Builder, cols: Sequence[np.ndarray], ins: Sequence[Box], out: Box
