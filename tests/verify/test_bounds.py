@@ -189,3 +189,21 @@ def test_sparse_crown_equals_dense_crown(seed: int, monkeypatch: pytest.MonkeyPa
             assert torch.allclose(hi, results[0][1], atol=1e-10, rtol=0)
     # each path was taken: all sparse, sparse then dense, all dense
     assert steps[2.0] > steps[0.05] > 0 and steps[-1.0] == 0
+
+
+def test_relu_sparse_step_matches_the_dense_one_and_leaves_its_input_alone() -> None:
+    import numpy as np
+    import scipy.sparse as sp
+
+    a = sp.csr_matrix(np.array([[1.0, -2.0, 0.5, 0.0], [0.0, 3.0, -1.0, -4.0]]))
+    kept = (a.data.copy(), a.indices.copy(), a.indptr.copy())
+    # stably off, unstable, unstable, stably on
+    lo = torch.tensor([-1.0, -1.0, -2.0, 0.5], dtype=DTYPE)
+    hi = torch.tensor([-0.5, 2.0, 1.0, 3.0], dtype=DTYPE)
+    (out,), const = ReLU().backward_csr(a, [(lo, hi)])  # type: ignore[misc]
+    (dense,), dense_const = ReLU().backward(torch.from_numpy(a.toarray()), [(lo, hi)])
+    assert np.allclose(out.toarray(), dense.numpy()) and np.allclose(const, dense_const.numpy())
+    # dropped: the stably-off column's entry and 0.5 on column 2 (lower slope 0: |lo| > hi)
+    assert out.nnz == 4
+    now = (a.data, a.indices, a.indptr)
+    assert all(np.array_equal(x, y) for x, y in zip(kept, now, strict=True))

@@ -63,9 +63,12 @@ class ReLU(Op):
         # the same step as backward's, entry by entry: pos * alpha + neg * s_up, neg . b_up
         const = sp.csr_matrix((neg * b_up[cols], cols, a.indptr), shape=a.shape).sum(1).A1
         out = sp.csr_matrix(
-            (np.where(d > 0, d * alpha[cols], neg * s_up[cols]), cols, a.indptr), shape=a.shape
+            (np.where(d > 0, d * alpha[cols], neg * s_up[cols]), cols.copy(), a.indptr.copy()),
+            shape=a.shape,
         )
-        out.eliminate_zeros()  # stably inactive neurons end their rows' paths here
+        # in place on out's own index arrays (copied: they must not alias the caller's ``a``):
+        # stably inactive neurons end their rows' paths here
+        out.eliminate_zeros()
         return [out], const
 
     def encode(
