@@ -3,9 +3,9 @@
 For each spec (a disjunction of clauses over the logits, see :mod:`mlrobust.verify.spec`):
 
 1. a short PGD attack on the IR looks for a counterexample (re-checked on the real model):
-   on limits of at least ten times ``probe_s``, a fifth of its steps, then branch and bound
-   from plain CROWN root bounds for at most ``probe_s`` (easy specs close there), then all its
-   steps on what is left; once more later from the box corners the alpha-CROWN root bounds
+   a fifth of its steps, then branch and bound from plain CROWN root bounds for at most
+   ``probe_s`` or a twentieth of the limit (easy specs close there), then all its steps on
+   what is left; once more later from the box corners the alpha-CROWN root bounds
    point to (after the first search of step 2, or before it on long limits);
 2. ReLU-split branch and bound with alpha/beta-CROWN bounds (:mod:`mlrobust.verify.bab`; on
    max-pool networks over the pools-as-ReLUs rewrite, :mod:`mlrobust.verify.rewrite`) gets
@@ -77,8 +77,8 @@ class VerifierConfig:
     left.
 
     ``probe_s``: before the alpha-CROWN root, branch and bound from plain CROWN root bounds for
-    at most this long, between a fifth of the attack's steps and the rest of them; only when
-    the caller passes no bounds and ``probe_s`` is at most a tenth of the limit (0: never)."""
+    at most this long (or a twentieth of the limit, if less), between a fifth of the attack's
+    steps and the rest of them; only when the caller passes no bounds (0: never)."""
 
     tightening: Tightening = Tightening.LP
     backend: Backend = Backend.HIGHS
@@ -192,16 +192,17 @@ def _pipeline(
     # one budget for all specs of the call (see _attack_budget_s); with a probe (see _probe),
     # a fifth of the attack's steps before it and all of them, on what it leaves, after it
     attack_end = t0 + _attack_budget_s(config)
-    # not on short limits: on the 2-s cells of `mlrobust evaluate` it left more cells open under
-    # load, measured when the shipped CNNs' plain CROWN root cost about what alpha-CROWN's did
-    # (0.15-0.6 s); since CROWN went sparse it is 0.02-0.07 s against 0.14-0.2 s, not re-measured
-    probe = use_bab and bounds is None and 0 < config.probe_s <= 0.1 * config.timeout_s
+    # at most a twentieth of the limit: on the 2-s cells of `mlrobust evaluate` the CNNs' plain
+    # CROWN root (0.02-0.07 s, sparse) closes the easy cells without alpha-CROWN's (0.14-0.2 s),
+    # and a hard cell loses only 0.1 s of its search (docs/verify.md, the probe on short limits)
+    probe_s = min(config.probe_s, 0.05 * config.timeout_s)
+    probe = use_bab and bounds is None and probe_s > 0
     quick = replace(config, attack_steps=config.attack_steps // 5) if probe else config
     with clock.stage("attack"):
         todo = _attack_pass(call, net, lo, hi, list(range(len(specs))), quick, attack_end)
     if todo and probe:
         with clock.stage("bab"):
-            todo = _probe(call, net, lo, hi, bab_net, todo)
+            todo = _probe(call, net, lo, hi, bab_net, todo, probe_s)
         with clock.stage("attack"):
             todo = _attack_pass(call, net, lo, hi, todo, config, attack_end)
     exact = supports_milp(net)  # every operator has a MILP encoding (no sigmoid)
@@ -288,12 +289,13 @@ def _probe(
     hi: torch.Tensor,
     bab_net: Network,
     todo: list[int],
+    probe_s: float,
 ) -> list[int]:
-    """Branch and bound from plain CROWN root bounds for at most ``probe_s``. Easy specs close
+    """Branch and bound from plain CROWN root bounds for ``probe_s`` at most. Easy specs close
     here at a fraction of alpha-CROWN's root: on the mnistfc 256x6 holds VNN-COMP calls easy,
     0.07 s against 0.6-1.5 s for the nine clauses. What it leaves open goes on from the
     alpha-CROWN root, each spec reduced to its open clauses."""
-    end = time.monotonic() + call.config.probe_s
+    end = time.monotonic() + probe_s
     cheap = rewritten_bounds(net, crown_bounds(net, lo, hi, deadline=end), deadline=end)
     return _bab_round(call, bab_net, cheap, todo, end)
 

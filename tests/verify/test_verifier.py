@@ -255,27 +255,36 @@ def test_branch_and_bound_on_refined_bounds_agrees_with_the_exact_milp(
 
 
 @pytest.mark.parametrize(
-    ("probe_s", "timeout_s", "probed"),
-    [(1.0, NO_LIMIT_S, True), (0.0, NO_LIMIT_S, False), (1.0, 5.0, False)],
+    ("probe_s", "timeout_s", "probe_time"),
+    [(1.0, NO_LIMIT_S, 1.0), (0.0, NO_LIMIT_S, None), (1.0, 5.0, 0.25)],
 )
 def test_the_probe_closes_easy_specs_without_alpha_crown(
-    probe_s: float, timeout_s: float, probed: bool, monkeypatch: pytest.MonkeyPatch
+    probe_s: float, timeout_s: float, probe_time: float | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A spec plain CROWN's root bounds prove is closed by the probe: no alpha-CROWN root is
-    computed (the cost it saves). Without the probe, or on a limit under ten times its time,
-    the alpha-CROWN root proves it."""
+    computed (the cost it saves). On a short limit the probe gets a twentieth of it; without
+    the probe the alpha-CROWN root proves the spec."""
     alpha_roots = []
+    probe_times = []
 
     def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
         alpha_roots.append(args[3] if len(args) > 3 else kwargs.get("alpha_steps", 0))
         return crown_bounds(*args, **kwargs)
 
+    real_probe = verifier_module._probe
+
+    def timed_probe(*args, **kwargs):  # type: ignore[no-untyped-def]
+        probe_times.append(args[-1])
+        return real_probe(*args, **kwargs)
+
     monkeypatch.setattr(verifier_module, "crown_bounds", counted)
+    monkeypatch.setattr(verifier_module, "_probe", timed_probe)
     model, net, lo, hi, spec = mlp_case(0, 0.02)
     config = replace(NO_ATTACK, probe_s=probe_s, timeout_s=timeout_s)
     res = verify(net, lo, hi, [spec], TorchOracle(model, (4,)), config)
     assert res[0].verdict == Verdict.VERIFIED and res[0].method == "bab", res
-    assert any(alpha_roots) != probed, alpha_roots
+    assert any(alpha_roots) == (probe_time is None), alpha_roots
+    assert probe_times == ([] if probe_time is None else [probe_time])
 
 
 def test_short_limits_search_without_refining(caplog: pytest.LogCaptureFixture) -> None:
