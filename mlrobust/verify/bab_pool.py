@@ -17,7 +17,8 @@ proof.
 Helpers are fresh interpreters (``python -m mlrobust.verify.bab_pool``, talking over a socket
 pair: forking a process that runs torch's thread pools can deadlock, and multiprocessing's spawn
 would re-import the caller's script), started by :func:`start_helpers` (the verifier
-calls it before its attack stage) or else the first time a search has run
+calls it once the probe has left a spec open, or before its attack when there is no probe) or
+else the first time a search has run
 ``BaBConfig.parallel_after_s``, and kept for later searches of the same process. Each imports
 torch once (~3 s of one core), so no search waits for them: until a helper is ready the
 calling process searches alone, and a search shares its domains only once it has run

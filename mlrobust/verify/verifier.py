@@ -185,10 +185,6 @@ def _pipeline(
         and supports_bab(bab_net)
         and (config.bab_maxpool or not net.of_type(MaxPool))
     )
-    if use_bab and config.bab_processes > 1:
-        from mlrobust.verify.bab_pool import start_helpers
-
-        start_helpers(config.bab_processes - 1)  # they start up while the attack runs
     # one budget for all specs of the call (see _attack_budget_s); with a probe (see _probe),
     # a fifth of the attack's steps before it and all of them, on what it leaves, after it
     attack_end = t0 + _attack_budget_s(config)
@@ -198,11 +194,17 @@ def _pipeline(
     probe_s = min(config.probe_s, 0.05 * config.timeout_s)
     probe = use_bab and bounds is None and probe_s > 0
     quick = replace(config, attack_steps=config.attack_steps // 5) if probe else config
+    parallel = use_bab and config.bab_processes > 1
+    if parallel and not probe:
+        _start_helpers(config)  # they start up while the attack runs
     with clock.stage("attack"):
         todo = _attack_pass(call, net, lo, hi, list(range(len(specs))), quick, attack_end)
     if todo and probe:
         with clock.stage("bab"):
             todo = _probe(call, net, lo, hi, bab_net, todo, probe_s)
+        if todo and parallel:
+            # only now: the specs the probe closes never pay their start-up (~3 s of a core)
+            _start_helpers(config)
         with clock.stage("attack"):
             todo = _attack_pass(call, net, lo, hi, todo, config, attack_end)
     exact = supports_milp(net)  # every operator has a MILP encoding (no sigmoid)
@@ -280,6 +282,15 @@ def _pipeline(
             )
         results[i] = res
     return tuple(results[i] for i in range(len(specs)))
+
+
+def _start_helpers(config: VerifierConfig) -> None:
+    """Start branch and bound's helper processes now; they start up while the attack and the
+    root bounds run, and a search shares its domains with those ready
+    (:mod:`mlrobust.verify.bab_pool`)."""
+    from mlrobust.verify.bab_pool import start_helpers
+
+    start_helpers(config.bab_processes - 1)
 
 
 def _probe(

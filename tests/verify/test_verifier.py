@@ -287,6 +287,21 @@ def test_the_probe_closes_easy_specs_without_alpha_crown(
     assert probe_times == ([] if probe_time is None else [probe_time])
 
 
+@pytest.mark.parametrize(("probe_s", "starts"), [(1.0, 0), (0.0, 1)])
+def test_helpers_start_only_for_specs_the_probe_leaves_open(
+    probe_s: float, starts: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With several branch-and-bound processes, a spec the probe closes starts no helper (their
+    start-up costs ~3 s of a core); without a probe they start before the attack."""
+    started = []
+    monkeypatch.setattr(verifier_module, "_start_helpers", started.append)
+    model, net, lo, hi, spec = mlp_case(0, 0.02)
+    config = replace(NO_ATTACK, probe_s=probe_s, bab_processes=2)
+    res = verify(net, lo, hi, [spec], TorchOracle(model, (4,)), config)
+    assert res[0].verdict == Verdict.VERIFIED, res
+    assert len(started) == starts
+
+
 def test_short_limits_search_without_refining(caplog: pytest.LogCaptureFixture) -> None:
     """Under ``refine_min_s`` of search time the refinement is skipped: the short per-cell
     limits of the main job keep one uninterrupted branch and bound."""
