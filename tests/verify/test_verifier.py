@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -300,6 +301,36 @@ def test_helpers_start_only_for_specs_the_probe_leaves_open(
     res = verify(net, lo, hi, [spec], TorchOracle(model, (4,)), config)
     assert res[0].verdict == Verdict.VERIFIED, res
     assert len(started) == starts
+
+
+@pytest.mark.parametrize(
+    ("seed", "radius", "verdict"),
+    [(0, 0.1, Verdict.VERIFIED), (1, 0.35, Verdict.UNKNOWN), (2, 0.4, Verdict.UNKNOWN)],
+)
+def test_the_bounds_at_hand_still_decide_a_spec_the_time_did_not_reach(
+    seed: int, radius: float, verdict: Verdict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit passes before a spec's own bound pass (the tightening overruns it here): the
+    plain CROWN pass over the bounds at hand proves it where it can (VERIFIED, never for a
+    violated spec) and otherwise leaves UNKNOWN with that bound."""
+    real_tighten = verifier_module.tighten
+
+    def overrun(*args, **kwargs):  # type: ignore[no-untyped-def]
+        out = real_tighten(*args, **kwargs)
+        time.sleep(0.3)
+        return out
+
+    monkeypatch.setattr(verifier_module, "tighten", overrun)
+    model, net, lo, hi, spec = mlp_case(seed, radius)
+    oracle = TorchOracle(model, (4,))
+    exact = verify(net, lo, hi, [spec], oracle, EXACT)[0]
+    config = replace(NO_ATTACK, bab=False, tightening=Tightening.CROWN, timeout_s=0.2)
+    res = verify(net, lo, hi, [spec], oracle, config)[0]
+    assert res.verdict == verdict, (res, exact)
+    assert res.message == ("time limit" if verdict is Verdict.UNKNOWN else "")
+    assert res.objective_bound >= exact.objective_value - 1e-9
+    if verdict is Verdict.VERIFIED:
+        assert exact.verdict is Verdict.VERIFIED
 
 
 def test_short_limits_search_without_refining(caplog: pytest.LogCaptureFixture) -> None:
